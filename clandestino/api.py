@@ -1,0 +1,151 @@
+"""The public async API: one plain function per command, knowing nothing of the command line.
+
+Each call reads the settings afresh, opens one connection, and closes it before returning, so the
+functions can be called any number of times in one process and from a running event loop (for
+example at application start-up). They raise `ClandestinoError` subclasses rather than exiting.
+Events go to `on_event` when given, else to the `clandestino` logger.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from clandestino.backends import DEFAULT_BACKEND, load_backend, resolve_store
+from clandestino.config import MIGRATION_REPO, MIGRATIONS_DIR, Settings, load_settings
+from clandestino.discovery import discover
+from clandestino.engine import Engine, RunReport
+from clandestino.events import EventSink, RepositoryChosen, Warned
+from clandestino.plan import MigrationState, migration_states
+from clandestino.scaffold import CreatedMigration, create_migration_file
+from clandestino.store import opened
+
+__all__ = [
+    "MigrationState",
+    "RunReport",
+    "create",
+    "migrate",
+    "migrate_database",
+    "rollback",
+    "status",
+]
+
+PathArg = str | Path | None
+Confirm = Callable[[list[str]], bool | Awaitable[bool]]
+
+_logger = logging.getLogger("clandestino")
+
+
+def _log_event(event: object) -> None:
+    _logger.info("%s", event)
+
+
+def _settings(
+    migrations_dir: PathArg, backend: str | None, url: str | None, cwd: PathArg
+) -> Settings:
+    overrides: dict[str, str | None] = {
+        MIGRATIONS_DIR: str(migrations_dir) if migrations_dir is not None else None,
+        MIGRATION_REPO: backend,
+    }
+    settings = load_settings(Path(cwd) if cwd is not None else None, overrides=overrides)
+    if url is not None:
+        name = settings.repository or DEFAULT_BACKEND
+        settings = load_settings(
+            settings.cwd, overrides={**overrides, load_backend(name).url_setting: url}
+        )
+    return settings
+
+
+@asynccontextmanager
+async def _engine(
+    settings: Settings, on_event: EventSink | None, read_only: bool
+) -> AsyncIterator[Engine]:
+    emit = on_event or _log_event
+    files = discover(settings.migrations_dir)
+    store = resolve_store(settings, [file.name for file in files], read_only)
+    emit(RepositoryChosen(store.description, store.locking))
+    if not store.locking and not read_only:
+        emit(Warned("this repository has no lock: never run two deployers at once"))
+    async with opened(store):
+        yield Engine(store, files, emit, settings.lock_timeout)
+
+
+async def migrate(
+    *,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    to: str | None = None,
+    dry_run: bool = False,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+) -> RunReport:
+    """Apply every pending migration in order (or up to and including `to`)."""
+    settings = _settings(migrations_dir, backend, url, cwd)
+    async with _engine(settings, on_event, read_only=dry_run) as engine:
+        return await engine.migrate(to=to, dry_run=dry_run)
+
+
+# The original's name for `migrate`.
+migrate_database = migrate
+
+
+async def rollback(
+    steps: int | None = None,
+    *,
+    to: str | None = None,
+    confirm: Confirm | None = None,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+) -> RunReport:
+    """Undo the last applied migration, the last `steps`, or all applied after `to`.
+
+    `confirm` receives the names to undo, most recent first, before anything changes; when it
+    returns False nothing is done and the report says `cancelled`.
+    """
+    settings = _settings(migrations_dir, backend, url, cwd)
+    async with _engine(settings, on_event, read_only=False) as engine:
+        return await engine.rollback(steps, to, _as_async(confirm))
+
+
+async def status(
+    *,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+) -> list[MigrationState]:
+    """Every migration with its state; changes nothing, not even an empty control table."""
+    settings = _settings(migrations_dir, backend, url, cwd)
+    async with _engine(settings, on_event, read_only=True) as engine:
+        return migration_states(await engine.plan())
+
+
+async def create(
+    name: str,
+    template: str | None = None,
+    *,
+    migrations_dir: PathArg = None,
+    cwd: PathArg = None,
+) -> CreatedMigration:
+    """Write a new migration file from the template of backend `template` (or the empty one)."""
+    settings = _settings(migrations_dir, None, None, cwd)
+    return create_migration_file(settings.migrations_dir, name, template)
+
+
+def _as_async(confirm: Confirm | None) -> Callable[[list[str]], Awaitable[bool]] | None:
+    if confirm is None:
+        return None
+
+    async def confirmed(names: list[str]) -> bool:
+        answer = confirm(names)
+        return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
+
+    return confirmed

@@ -1,0 +1,153 @@
+"""Backends by name: the entry-point group `clandestino.backends`, and the choice of control store.
+
+A backend package exposes a `Backend` object through the group; loading it must import no driver.
+The driver is imported by `create_store`, so a missing extra is reported only when it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from clandestino.config import MIGRATION_REPO, Settings
+from clandestino.errors import BackendNotInstalled, ConfigurationError
+from clandestino.store import ControlStore
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Backend",
+    "installed_backends",
+    "load_backend",
+    "local_repository_path",
+    "repository_mode",
+    "resolve_store",
+]
+
+ENTRY_POINT_GROUP = "clandestino.backends"
+DEFAULT_BACKEND = "sqlite"
+
+# Shipped in this distribution and registered in the same entry-point group; looked up here first
+# because scanning installed metadata costs about 50 ms, most of a no-op run's budget.
+_BUILT_IN = {
+    "sqlite": "clandestino_sqlite.backend:backend",
+    "postgres": "clandestino_postgres.backend:backend",
+    "mongo": "clandestino_mongo.backend:backend",
+    "elasticsearch": "clandestino_elasticsearch.backend:backend",
+}
+_EXTRAS = {"postgres": "postgres", "mongo": "mongo", "elasticsearch": "elasticsearch"}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A control-store backend as a plug-in declares it.
+
+    create_store(settings, read_only) builds an unopened store; read_only stores must not create
+    anything (used by `-lm` and `--dry-run`). url_setting names the setting that the `url`
+    argument of the API overrides. template_module is the `-cm` template, found without import.
+    """
+
+    name: str
+    url_setting: str
+    template_module: str
+    create_store: Callable[[Settings, bool], ControlStore]
+    describe: Callable[[Settings], str]
+
+
+def _import_target(target: str) -> object:
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def installed_backends() -> dict[str, str]:
+    """Every backend name, lower-cased, with the `module:attribute` that provides it."""
+    from importlib.metadata import entry_points
+
+    found = {ep.name.lower(): ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return {**found, **{n: t for n, t in _BUILT_IN.items() if _module_exists(t)}}
+
+
+def _module_exists(target: str) -> bool:
+    from importlib.util import find_spec
+
+    return find_spec(target.partition(":")[0].partition(".")[0]) is not None
+
+
+def load_backend(name: str, source: str = f"{MIGRATION_REPO}=") -> Backend:
+    """The backend called `name` (case-insensitive), or a ConfigurationError saying what to do.
+
+    `source` says where the name came from, for the message."""
+    key = name.strip().lower()
+    target = _BUILT_IN.get(key) if key in _BUILT_IN and _module_exists(_BUILT_IN[key]) else None
+    if target is None:
+        target = installed_backends().get(key)
+    if target is None:
+        if key in _EXTRAS:
+            raise BackendNotInstalled(
+                f"{source}{name} needs the {key} backend, which is not installed",
+                f"pip install 'clandestino[{_EXTRAS[key]}]'",
+            )
+        known = ", ".join(sorted(installed_backends())).upper()
+        raise ConfigurationError(
+            f"{source}{name} names no installed backend",
+            f"use one of {known}, or install the package that provides it",
+        )
+    try:
+        backend = _import_target(target)
+    except ImportError as exc:
+        raise BackendNotInstalled(
+            f"the {key} backend cannot be loaded: {exc}",
+            f"pip install 'clandestino[{_EXTRAS.get(key, key)}]'",
+        ) from exc
+    if not isinstance(backend, Backend):
+        raise ConfigurationError(f"entry point {key!r} ({target}) is not a clandestino Backend")
+    return backend
+
+
+def local_repository_path(settings: Settings) -> Path:
+    return settings.migrations_dir / "repository.py"
+
+
+def repository_mode(settings: Settings) -> str:
+    """The mode line's value, from settings alone: no import, no connection."""
+    local = local_repository_path(settings)
+    if local.is_file():
+        return f"LOCAL ({local})"
+    if settings.repository:
+        return settings.repository.upper()
+    return f"{DEFAULT_BACKEND.upper()} (default)"
+
+
+def resolve_store(settings: Settings, names: Sequence[str], read_only: bool) -> ControlStore:
+    """The store for this run: `migrations/repository.py`, else the configured backend, else SQLite.
+
+    `names` are the migration names on disk; only a user's repository needs them, since its
+    interface can answer "is X applied?" but cannot list what is.
+    """
+    local = local_repository_path(settings)
+    if local.is_file():
+        return _local_repository_store(local, names)
+    return load_backend(settings.repository or DEFAULT_BACKEND).create_store(settings, read_only)
+
+
+def _local_repository_store(path: Path, names: Sequence[str]) -> ControlStore:
+    from clandestino.discovery import import_user_file
+    from clandestino.errors import MigrationFileError
+    from clandestino.store import RepositoryAdapter
+
+    module = import_user_file(path, "_clandestino_local_repository")
+    repository_class = getattr(module, "MigrateRepository", None)
+    if repository_class is None:
+        raise MigrationFileError(
+            f"{path}: no MigrateRepository class",
+            "define `class MigrateRepository(IMigrateRepository)` with the five methods",
+        )
+    try:
+        repository = repository_class()
+    except TypeError as exc:
+        raise MigrationFileError(
+            f"{path}: MigrateRepository cannot be created: {exc}",
+            "implement all five IMigrateRepository methods",
+        ) from exc
+    return RepositoryAdapter(repository, names, str(path))

@@ -1,0 +1,247 @@
+"""`cdt`: the original tool's options (-h, -m, -lm, -rm, -cm) with long forms and a few more.
+
+The only module that prints, calls asyncio.run or decides the exit status. It imports the engine
+lazily so that `cdt -h` loads no driver and stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+
+from clandestino.errors import ClandestinoError, UsageError
+
+if TYPE_CHECKING:
+    from clandestino.events import EventSink
+
+__all__ = ["main"]
+
+EXIT_INTERRUPTED = 130
+
+_HELP_OPTIONS = """\
+    -h: Display help
+    -m: Migrate database
+    -lm: List migrations
+    -rm: Rollback last migration
+    -cm: Create database migration - params [name type]
+"""
+_HELP_MORE = """\
+ Long forms: --help, --migrate, --list, --rollback [N], --create NAME [TYPE]
+    -m --dry-run       print what would run, change nothing
+    -m --to NAME       apply pending migrations up to and including NAME
+    -rm N, --steps N   roll back the last N applied migrations
+    -rm --to NAME      roll back every migration applied after NAME
+    -y, --yes          roll back without asking (required without a terminal)
+    -cm NAME [TYPE]    TYPE is a backend name (sqlite, postgres, ...), any case
+    --dir PATH         the migrations folder (default ./migrations, CLANDESTINO_MIGRATIONS_DIR)
+    --json             one JSON object per event, for CI
+    --debug            show the traceback of an error
+
+ Exit codes: 0 done or nothing to do, 1 a migration failed, 2 bad usage, configuration or
+ migration file, 3 database unreachable or lock not obtained in time, 130 interrupted.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, "see `cdt -h`")
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cdt", add_help=False, allow_abbrev=False)
+    command = parser.add_mutually_exclusive_group()
+    command.add_argument("-h", "--help", action="store_true")
+    command.add_argument("-m", "--migrate", action="store_true")
+    command.add_argument("-lm", "--list", action="store_true")
+    command.add_argument("-rm", "--rollback", nargs="?", const=0, type=_positive_int)
+    command.add_argument("-cm", "--create", nargs="+")
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--to")
+    parser.add_argument("--steps", type=_positive_int)
+    parser.add_argument("-y", "--yes", action="store_true")
+    parser.add_argument("--dir")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--debug", action="store_true")
+    return parser
+
+
+def _check_combinations(args: argparse.Namespace) -> None:
+    rolling_back = args.rollback is not None
+    rules = [
+        (args.dry_run and not args.migrate, "--dry-run goes with -m"),
+        (args.to is not None and not (args.migrate or rolling_back), "--to goes with -m or -rm"),
+        (args.steps is not None and not rolling_back, "--steps goes with -rm"),
+        (args.steps is not None and bool(args.rollback), "give the count once: -rm N or --steps N"),
+        (
+            args.to is not None and rolling_back and bool(args.rollback or args.steps),
+            "-rm takes a count or --to, not both",
+        ),
+        (args.yes and not rolling_back, "--yes goes with -rm"),
+        (args.create is not None and len(args.create) > 2, "-cm takes a name and an optional type"),
+    ]
+    for broken, message in rules:
+        if broken:
+            raise UsageError(message, "see `cdt -h`")
+
+
+def help_text() -> str:
+    """The original's help block, naming the repository mode, then the new options."""
+    from clandestino.backends import repository_mode
+    from clandestino.config import load_settings
+
+    try:
+        mode = repository_mode(load_settings())
+    except ClandestinoError as exc:
+        mode = f"unknown ({exc.one_line()})"
+    return (
+        " Clandestino is a database migration tool\n"
+        f" Migration repository mode is: {mode}\n"
+        "  cdt [-h|-m|-lm|-rm|-cm] [params]\n\n"
+        f"{_HELP_OPTIONS}\n{_HELP_MORE}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `cdt` with `argv` (default: sys.argv[1:]) and return the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    _ensure_printable(sys.stdout)
+    debug = "--debug" in arguments
+    json_mode = "--json" in arguments
+    try:
+        args = _parser().parse_args(arguments)
+        _check_combinations(args)
+        if args.help or not arguments:
+            sys.stdout.write(help_text())
+            return 0
+        return _run(args)
+    except ClandestinoError as exc:
+        _report_error(exc, json_mode, debug)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        sys.stderr.write(
+            f"error: unexpected {type(exc).__name__}: {exc} "
+            "(a bug in clandestino: run again with --debug and report the traceback)\n"
+        )
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not (args.migrate or args.list or args.rollback is not None or args.create):
+        raise UsageError("no command given", "use one of -m, -lm, -rm, -cm; see `cdt -h`")
+    if args.rollback is not None and not args.yes and not sys.stdin.isatty():
+        raise UsageError(
+            "-rm asks for confirmation, but there is no terminal to answer it",
+            "pass --yes (-y) to roll back without asking",
+        )
+    import asyncio
+
+    sink = _sink(args.json)
+    return asyncio.run(_dispatch(args, sink))
+
+
+async def _dispatch(args: argparse.Namespace, sink: EventSink) -> int:
+    from clandestino import api
+
+    if args.migrate:
+        await api.migrate(migrations_dir=args.dir, to=args.to, dry_run=args.dry_run, on_event=sink)
+    elif args.list:
+        _print_status(await api.status(migrations_dir=args.dir, on_event=sink), args.json)
+    elif args.create:
+        _print_created(await api.create(*args.create, migrations_dir=args.dir), args.json)
+    else:
+        report = await api.rollback(
+            args.steps or args.rollback or None,
+            to=args.to,
+            confirm=None if args.yes else _ask,
+            migrations_dir=args.dir,
+            on_event=sink,
+        )
+        if report.cancelled:
+            print("Roll back cancelled: nothing changed")
+    return 0
+
+
+def _sink(json_mode: bool) -> EventSink:
+    from clandestino.output import JsonRenderer, TextRenderer
+
+    return JsonRenderer(sys.stdout) if json_mode else TextRenderer(sys.stdout, sys.stderr)
+
+
+def _ask(names: list[str]) -> bool:
+    if len(names) == 1:
+        question = f"You really want to roll back this migration '{names[0]}'? Y/n: "
+    else:
+        question = (
+            f"You really want to roll back these {len(names)} migrations: {', '.join(names)}? Y/n: "
+        )
+    # asyncio.run turns the first Ctrl-C into a task cancellation, which a blocking input()
+    # would not notice; the default handler interrupts the prompt at once.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        answer = input(question)
+    except EOFError:
+        answer = ""
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return answer.strip() in {"Y", "y", "yes", "Yes"}
+
+
+def _print_status(states: list[Any], json_mode: bool) -> None:
+    from dataclasses import asdict
+
+    from clandestino.output import json_line, status_lines
+
+    if json_mode:
+        for state in states:
+            print(json_line("migration_state", asdict(state)))
+    else:
+        print("\n".join(status_lines(states)))
+
+
+def _print_created(created: Any, json_mode: bool) -> None:
+    from clandestino.output import OK, json_line
+
+    if json_mode:
+        print(
+            json_line(
+                "migration_created", {"path": str(created.path), "template": created.template}
+            )
+        )
+        return
+    if created.created_folder:
+        print(f"Path not exists: {created.path.parent}, creating!")
+    print(f"Creating {created.template} migration: {created.path.name} {OK}")
+
+
+def _report_error(exc: ClandestinoError, json_mode: bool, debug: bool) -> None:
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if json_mode:
+        from clandestino.output import json_line
+
+        fields = {"message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+        print(json_line("error", fields))
+    else:
+        sys.stderr.write(f"error: {exc.one_line()}\n")
+
+
+def _ensure_printable(stream: TextIO) -> None:
+    # The status symbols are not in every terminal's encoding; never die printing them.
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None and (stream.encoding or "").lower().replace("-", "") != "utf8":
+        reconfigure(errors="replace")

@@ -1,0 +1,118 @@
+"""Settings, read once per call from the environment and a `.env` file in the working directory.
+
+The environment wins over `.env`, as with python-dotenv's defaults. Nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clandestino.errors import ConfigurationError
+
+__all__ = [
+    "CONTROL_TABLE",
+    "LOCK_TIMEOUT",
+    "MIGRATIONS_DIR",
+    "MIGRATION_REPO",
+    "Settings",
+    "check_identifier",
+    "load_settings",
+]
+
+MIGRATION_REPO = "CLANDESTINO_MIGRATION_REPO"
+MIGRATIONS_DIR = "CLANDESTINO_MIGRATIONS_DIR"
+CONTROL_TABLE = "CLANDESTINO_CONTROL_TABLE"
+LOCK_TIMEOUT = "CLANDESTINO_LOCK_TIMEOUT"
+
+DEFAULT_LOCK_TIMEOUT = 60.0
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one run is configured with; `values` keeps every raw variable for the backends."""
+
+    cwd: Path
+    values: Mapping[str, str] = field(repr=False)
+    migrations_dir: Path
+    repository: str | None
+    control_table: str
+    lock_timeout: float
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """A raw setting, or `default` when it is unset or empty."""
+        value = self.values.get(name)
+        return value if value else default
+
+    def path(self, name: str, default: str) -> Path:
+        """A setting holding a path, made absolute against the working directory."""
+        return self.cwd / Path(self.get(name, default) or default).expanduser()
+
+
+def check_identifier(value: str, setting: str) -> str:
+    """Refuse anything but a plain SQL identifier: control names end up inside statements."""
+    if not _IDENTIFIER.fullmatch(value):
+        raise ConfigurationError(
+            f"{setting}={value!r} is not a plain identifier",
+            "use letters, digits and underscores, starting with a letter, at most 63 characters",
+        )
+    return value
+
+
+def load_settings(
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str | None] | None = None,
+) -> Settings:
+    """Merge `.env`, the environment and explicit overrides (in rising priority)."""
+    where = (cwd or Path.cwd()).absolute()
+    values: dict[str, str] = dict(_read_dotenv(where / ".env"))
+    values.update(os.environ if environ is None else environ)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    timeout_text = values.get(LOCK_TIMEOUT) or str(DEFAULT_LOCK_TIMEOUT)
+    return Settings(
+        cwd=where,
+        values=values,
+        migrations_dir=where / Path(values.get(MIGRATIONS_DIR) or "migrations").expanduser(),
+        repository=values.get(MIGRATION_REPO) or None,
+        control_table=check_identifier(values.get(CONTROL_TABLE) or "clandestino", CONTROL_TABLE),
+        lock_timeout=_positive_seconds(timeout_text, LOCK_TIMEOUT),
+    )
+
+
+def _positive_seconds(text: str, setting: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigurationError(
+            f"{setting}={text!r} is not a number of seconds", "set it to a positive number like 60"
+        )
+    return seconds
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    # Imported here: python-dotenv costs tens of milliseconds, and most runs have no .env.
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}", "fix or remove the file") from exc
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            line = binding.original.line
+            raise ConfigurationError(
+                f"{path}, line {line}: cannot parse {binding.original.string.strip()!r}",
+                "write each setting as NAME=value",
+            )
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}

@@ -1,0 +1,162 @@
+"""Finding migration files, ordering and checksumming them, and importing one when it must run.
+
+Discovery reads names and bytes only; no migration module is imported until the engine needs it.
+User files are imported by path under unique module names, never by putting the folder on sys.path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING
+
+from clandestino.errors import ConfigurationError, MigrationFileError
+
+if TYPE_CHECKING:
+    from clandestino_interfaces import AbstractMigration
+
+__all__ = [
+    "MIGRATION_PREFIX",
+    "MigrationFile",
+    "discover",
+    "import_user_file",
+    "load_migration_class",
+    "user_frame",
+]
+
+# The original treated every module whose name starts with "migration" as a migration.
+MIGRATION_PREFIX = "migration"
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """One migration on disk: its recorded name (the module name), path and content checksum."""
+
+    name: str
+    path: Path
+    checksum: str
+
+
+def discover(folder: Path) -> list[MigrationFile]:
+    """Every migration in `folder`, in the order they apply (sorted by module name)."""
+    if not folder.is_dir():
+        raise ConfigurationError(
+            f"migrations folder {folder} does not exist",
+            "create one with `cdt -cm NAME`, or point --dir / CLANDESTINO_MIGRATIONS_DIR at it",
+        )
+    try:
+        paths = [p for p in folder.iterdir() if _is_migration(p)]
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read migrations folder {folder}: {exc}") from exc
+    return sorted((MigrationFile(p.stem, p, _checksum(p)) for p in paths), key=lambda f: f.name)
+
+
+def _is_migration(path: Path) -> bool:
+    return path.suffix == ".py" and path.stem.startswith(MIGRATION_PREFIX) and path.is_file()
+
+
+def _checksum(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MigrationFileError(f"cannot read {path}: {exc}", "check its permissions") from exc
+    # Line endings are normalised so a checkout with CRLF does not count as a change.
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+
+
+def import_user_file(path: Path, module_name: str) -> ModuleType:
+    """Import a user's file by path, turning any failure into one MigrationFileError."""
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise MigrationFileError(f"cannot import {path}: not a Python source file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(module_name, None)
+        where = f"{exc.filename or path}, line {exc.lineno}"
+        raise MigrationFileError(
+            f"{where}: syntax error: {exc.msg}", "fix the file, then run again"
+        ) from exc
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise MigrationFileError(
+            f"cannot import {user_frame(exc.__traceback__, path)}: {type(exc).__name__}: {exc}",
+            _import_hint(exc, path),
+        ) from exc
+    return module
+
+
+def _import_hint(exc: Exception, path: Path) -> str:
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        sibling = path.parent / f"{exc.name.split('.')[0]}.py"
+        if sibling.is_file():
+            return (
+                f"migrations are loaded by path, so {sibling.name} beside it is not importable; "
+                "move shared code into an installed package"
+            )
+        return f"install the package that provides {exc.name!r}"
+    return "fix the file, then run again"
+
+
+def user_frame(tb: TracebackType | None, path: Path) -> str:
+    """`file, line N` of the deepest frame inside `path`, or of the deepest frame at all."""
+    deepest = None
+    inside = None
+    target = str(path)
+    while tb is not None:
+        deepest = tb
+        if tb.tb_frame.f_code.co_filename == target:
+            inside = tb
+        tb = tb.tb_next
+    chosen = inside or deepest
+    if chosen is None:
+        return str(path)
+    return f"{chosen.tb_frame.f_code.co_filename}, line {chosen.tb_lineno}"
+
+
+def load_migration_class(migration: MigrationFile) -> type[AbstractMigration]:
+    """Import one migration file and check that it defines a usable Migration class."""
+    from clandestino_interfaces import AbstractMigration
+
+    module_name = f"_clandestino_migration_{migration.name}_{migration.checksum[:12]}"
+    module = import_user_file(migration.path, module_name)
+    cls = getattr(module, "Migration", None)
+    if not inspect.isclass(cls):
+        raise MigrationFileError(
+            f"{migration.path}: no Migration class",
+            "define `class Migration(AbstractMigration)` with async up() and down()",
+        )
+    if not issubclass(cls, AbstractMigration):
+        raise MigrationFileError(
+            f"{migration.path}, line {_line_of(cls)}: Migration is not an AbstractMigration",
+            "subclass clandestino_interfaces.AbstractMigration",
+        )
+    for method in ("up", "down"):
+        function = getattr(cls, method, None)
+        if not inspect.iscoroutinefunction(function):
+            raise MigrationFileError(
+                f"{migration.path}, line {_line_of(function or cls)}: "
+                f"Migration.{method} is not an async function",
+                f"declare it as `async def {method}(self) -> None`",
+            )
+    if inspect.isabstract(cls):
+        raise MigrationFileError(
+            f"{migration.path}, line {_line_of(cls)}: Migration leaves "
+            f"{', '.join(sorted(getattr(cls, '__abstractmethods__', ())))} abstract",
+            "define both async up() and async down()",
+        )
+    return cls
+
+
+def _line_of(obj: object) -> int | str:
+    try:
+        return inspect.getsourcelines(obj)[1]  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return "?"

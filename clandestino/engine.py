@@ -1,0 +1,271 @@
+"""Running a plan: lock, read the records once, load what must run, run it, record it.
+
+The no-op case (everything applied) reads the records once without the lock and writes nothing.
+Otherwise every migration that will run is loaded and checked first, so that a broken file stops
+the run before anything changes; then the lock is taken, the records are read again (another
+deployer may have run some meanwhile), and each migration runs with its record in one transaction
+where the backend has them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from clandestino.discovery import MigrationFile, load_migration_class, user_frame
+from clandestino.errors import ClandestinoError, MigrationFailed, PlanError
+from clandestino.events import (
+    Direction,
+    EventSink,
+    LockWaiting,
+    MigrationErrored,
+    MigrationPlanned,
+    MigrationSkipped,
+    MigrationStarted,
+    MigrationSucceeded,
+    RunFinished,
+    RunStarted,
+    Warned,
+)
+from clandestino.plan import Plan, make_plan, rollback_targets, select_pending
+from clandestino.store import ControlStore, LockHolder
+
+if TYPE_CHECKING:
+    from clandestino_interfaces import AbstractMigration
+
+__all__ = ["Engine", "RunReport"]
+
+Confirm = Callable[[list[str]], Awaitable[bool]]
+
+
+@dataclass
+class RunReport:
+    """What a migrate or rollback call did. `cancelled` is set when the confirmation said no."""
+
+    direction: Direction
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    planned: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    dry_run: bool = False
+    cancelled: bool = False
+
+
+class _UndoDown(Exception):
+    """Raised inside the clean-up transaction so that what down() did through it is undone too."""
+
+
+class Engine:
+    def __init__(
+        self,
+        store: ControlStore,
+        files: list[MigrationFile],
+        emit: EventSink,
+        lock_timeout: float,
+    ) -> None:
+        self._store = store
+        self._files = files
+        self._by_name = {file.name: file for file in files}
+        self._emit = emit
+        self._lock_timeout = lock_timeout
+        self._classes: dict[str, type[AbstractMigration]] = {}
+
+    async def plan(self) -> Plan:
+        return make_plan(self._files, await self._store.applied())
+
+    async def migrate(self, to: str | None = None, dry_run: bool = False) -> RunReport:
+        started = time.perf_counter()
+        report = RunReport("up", dry_run=dry_run)
+        self._emit(RunStarted("up", dry_run))
+        plan = await self.plan()
+        targets = select_pending(plan, to)
+        self._load_all(targets)
+        try:
+            if targets and not dry_run:
+                async with self._store.lock(self._lock_timeout, self._on_wait):
+                    await self._store.ensure()
+                    plan = await self.plan()
+                    await self._run_pending(plan, select_pending(plan, to), report)
+            else:
+                self._report_plan(plan, targets, report)
+        except MigrationFailed:
+            self._finish(report, started, failed=1)
+            raise
+        self._warn_about(plan)
+        return self._finish(report, started)
+
+    def _report_plan(self, plan: Plan, targets: list[MigrationFile], report: RunReport) -> None:
+        selected = {file.name for file in targets}
+        for file in plan.files:
+            if file.name in plan.applied_names:
+                self._skip(file.name, report)
+            elif file.name in selected:
+                report.planned.append(file.name)
+                self._emit(MigrationPlanned(file.name, "up"))
+
+    async def _run_pending(
+        self, plan: Plan, targets: list[MigrationFile], report: RunReport
+    ) -> None:
+        selected = {file.name for file in targets}
+        self._load_all(targets)
+        for file in plan.files:
+            if file.name in plan.applied_names:
+                self._skip(file.name, report)
+            elif file.name in selected:
+                await self._step(file, "up")
+                report.done.append(file.name)
+
+    def _skip(self, name: str, report: RunReport) -> None:
+        report.skipped.append(name)
+        self._emit(MigrationSkipped(name))
+
+    async def rollback(
+        self, steps: int | None = None, to: str | None = None, confirm: Confirm | None = None
+    ) -> RunReport:
+        started = time.perf_counter()
+        report = RunReport("down")
+        targets = [record.name for record in rollback_targets(await self.plan(), steps, to)]
+        self._load_all([self._file_for_rollback(name) for name in targets])
+        if targets and confirm is not None and not await confirm(targets):
+            report.cancelled = True
+            return report
+        self._emit(RunStarted("down"))
+        if targets:
+            async with self._store.lock(self._lock_timeout, self._on_wait):
+                again = [r.name for r in rollback_targets(await self.plan(), steps, to)]
+                if again != targets:
+                    raise PlanError(
+                        "the applied migrations changed while waiting (another deployer ran)",
+                        "run `cdt -lm` and try again",
+                    )
+                for name in targets:
+                    try:
+                        await self._step(self._by_name[name], "down")
+                    except MigrationFailed:
+                        self._finish(report, started, failed=1)
+                        raise
+                    report.done.append(name)
+        return self._finish(report, started)
+
+    def _file_for_rollback(self, name: str) -> MigrationFile:
+        file = self._by_name.get(name)
+        if file is None:
+            raise PlanError(
+                f"cannot roll back {name}: its file is not in the migrations folder",
+                "restore the file, or remove its record by hand",
+            )
+        return file
+
+    def _load_all(self, files: list[MigrationFile]) -> None:
+        for file in files:
+            if file.name not in self._classes:
+                self._classes[file.name] = load_migration_class(file)
+
+    async def _step(self, file: MigrationFile, direction: Direction) -> None:
+        self._emit(MigrationStarted(file.name, direction))
+        began = time.perf_counter()
+        instance = self._instantiate(file)
+        transactional = getattr(instance, "transactional", True)
+        try:
+            if transactional:
+                async with self._store.transaction():
+                    await self._call_user(instance, file, direction)
+                    await self._write_record(file, direction, began)
+            else:
+                await self._call_user(instance, file, direction)
+                async with self._store.transaction():
+                    await self._write_record(file, direction, began)
+        except MigrationFailed as failure:
+            down_error = await self._clean_up(instance, file) if direction == "up" else None
+            self._emit(MigrationErrored(file.name, direction, failure.message, down_error))
+            if down_error:
+                failure.message += f"; down() then failed too: {down_error}"
+            raise
+        except BaseException as error:
+            # Not the migration's fault (the database went away, Ctrl-C): still mark the line.
+            self._emit(MigrationErrored(file.name, direction, _describe(error)))
+            raise
+        self._emit(MigrationSucceeded(file.name, direction, time.perf_counter() - began))
+
+    def _instantiate(self, file: MigrationFile) -> Any:
+        try:
+            instance = self._classes[file.name](
+                migration_name=file.name, migration_repository=self._store.legacy_repository()
+            )
+        except Exception as exc:
+            raise self._failure(exc, file, "__init__") from exc
+        bound = self._store.bind_infra(getattr(instance, "infra", None))
+        if bound is not None:
+            instance.infra = bound
+        return instance
+
+    async def _call_user(self, instance: Any, file: MigrationFile, direction: Direction) -> None:
+        try:
+            await getattr(instance, direction)()
+        except Exception as exc:
+            raise self._failure(exc, file, direction) from exc
+
+    async def _write_record(self, file: MigrationFile, direction: Direction, began: float) -> None:
+        if direction == "up":
+            duration_ms = round((time.perf_counter() - began) * 1000)
+            await self._store.record(file.name, file.checksum, duration_ms)
+        else:
+            await self._store.remove(file.name)
+
+    def _failure(self, exc: Exception, file: MigrationFile, method: str) -> MigrationFailed:
+        where = user_frame(exc.__traceback__, file.path)
+        return MigrationFailed(
+            f"{file.name} failed in {method}(): {_describe(exc)} ({where})",
+            "nothing of it was recorded; fix it and run again",
+        )
+
+    async def _clean_up(self, instance: Any, file: MigrationFile) -> str | None:
+        """Best-effort down() after a failed up(), as the original did.
+
+        up()'s changes through the run's transaction are already rolled back, so whatever down()
+        does through it is rolled back as well; only its effects elsewhere remain.
+        """
+        try:
+            async with self._store.transaction():
+                await instance.down()
+                raise _UndoDown
+        except _UndoDown:
+            return None
+        except ClandestinoError as exc:
+            return exc.message
+        except Exception as exc:
+            return f"{_describe(exc)} ({user_frame(exc.__traceback__, file.path)})"
+
+    def _on_wait(self, holder: LockHolder) -> None:
+        self._emit(LockWaiting(holder.description, holder.since, self._lock_timeout))
+
+    def _warn_about(self, plan: Plan) -> None:
+        for record in plan.missing:
+            self._emit(Warned(f"{record.name} is applied but its file is gone"))
+        for file in plan.changed:
+            self._emit(Warned(f"{file.name} changed since it was applied (checksum differs)"))
+        for file in plan.out_of_order:
+            self._emit(Warned(f"{file.name} sorts before a migration that is already applied"))
+
+    def _finish(self, report: RunReport, started: float, failed: int = 0) -> RunReport:
+        report.seconds = time.perf_counter() - started
+        self._emit(
+            RunFinished(
+                report.direction,
+                done=len(report.done) + len(report.planned),
+                skipped=len(report.skipped),
+                failed=failed,
+                seconds=report.seconds,
+                dry_run=report.dry_run,
+            )
+        )
+        return report
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    if isinstance(error, ClandestinoError):
+        return error.message
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

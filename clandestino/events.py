@@ -1,0 +1,109 @@
+"""What the engine reports while it works. The engine emits these; `output` renders them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+__all__ = [
+    "Direction",
+    "Event",
+    "EventSink",
+    "LockWaiting",
+    "MigrationErrored",
+    "MigrationPlanned",
+    "MigrationSkipped",
+    "MigrationStarted",
+    "MigrationSucceeded",
+    "RepositoryChosen",
+    "RunFinished",
+    "RunStarted",
+    "Warned",
+]
+
+Direction = Literal["up", "down"]
+
+
+@dataclass(frozen=True)
+class RepositoryChosen:
+    mode: str
+    locking: bool
+
+
+@dataclass(frozen=True)
+class Warned:
+    message: str
+
+
+@dataclass(frozen=True)
+class LockWaiting:
+    holder: str
+    since: datetime | None
+    timeout: float
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    direction: Direction
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class MigrationSkipped:
+    name: str
+
+
+@dataclass(frozen=True)
+class MigrationPlanned:
+    """Dry run: this migration would run."""
+
+    name: str
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class MigrationStarted:
+    name: str
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class MigrationSucceeded:
+    name: str
+    direction: Direction
+    seconds: float
+
+
+@dataclass(frozen=True)
+class MigrationErrored:
+    name: str
+    direction: Direction
+    error: str
+    down_error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    direction: Direction
+    done: int
+    skipped: int
+    failed: int
+    seconds: float
+    dry_run: bool = False
+
+
+Event = (
+    RepositoryChosen
+    | Warned
+    | LockWaiting
+    | RunStarted
+    | MigrationSkipped
+    | MigrationPlanned
+    | MigrationStarted
+    | MigrationSucceeded
+    | MigrationErrored
+    | RunFinished
+)
+EventSink = Callable[[Event], None]

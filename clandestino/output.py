@@ -1,0 +1,142 @@
+"""Turning engine events into what a person or a CI job reads: the original's lines, or JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from typing import Any, TextIO
+
+from clandestino.events import (
+    Event,
+    LockWaiting,
+    MigrationErrored,
+    MigrationPlanned,
+    MigrationSkipped,
+    MigrationStarted,
+    MigrationSucceeded,
+    RepositoryChosen,
+    RunFinished,
+    RunStarted,
+    Warned,
+)
+from clandestino.plan import MigrationState
+
+__all__ = [
+    "ERROR",
+    "OK",
+    "SEPARATOR",
+    "SKIPPED",
+    "JsonRenderer",
+    "TextRenderer",
+    "json_line",
+    "status_lines",
+]
+
+# The original's status symbols (clandestino_interfaces.MigrationStatus).
+OK, ERROR, SKIPPED = "✅", "⚠️", "⏭️"
+SEPARATOR = "=" * 100
+_LEGEND = f"{OK} - success |  {ERROR} - error |  {SKIPPED} - skipped"
+_VERB = {"up": "running", "down": "rolling back"}
+
+
+class TextRenderer:
+    """The original tool's lines, plus a summary; warnings go to `errors`."""
+
+    def __init__(self, out: TextIO, errors: TextIO) -> None:
+        self._out = out
+        self._errors = errors
+
+    def __call__(self, event: Event) -> None:
+        match event:
+            case RepositoryChosen(mode=mode):
+                self._line(f"Migration repository mode is: {mode}")
+            case RunStarted(direction="up", dry_run=dry_run):
+                if dry_run:
+                    self._line("Dry run: nothing will be changed")
+                self._line(f"Running migrations: {_LEGEND}")
+                self._line(SEPARATOR)
+            case RunStarted(direction="down"):
+                self._line(f"Roll back migrations: {_LEGEND}")
+                self._line(SEPARATOR)
+            case MigrationSkipped(name=name):
+                self._line(f"-> running {name} {SKIPPED}")
+            case MigrationPlanned(name=name, direction=direction):
+                self._line(f"-> would be {_VERB[direction]} {name}")
+            case MigrationStarted(name=name, direction=direction):
+                self._out.write(f"-> {_VERB[direction]} {name}")
+                self._out.flush()
+            case MigrationSucceeded():
+                self._line(f" {OK}")
+            case MigrationErrored():
+                self._line(f" {ERROR}")
+            case LockWaiting(holder=holder, since=since, timeout=timeout):
+                when = f" since {since:%Y-%m-%d %H:%M:%S %Z}" if since else ""
+                self._line(f"waiting for the lock held by {holder}{when} (up to {timeout:g} s)")
+            case Warned(message=message):
+                self._errors.write(f"warning: {message}\n")
+                self._errors.flush()
+            case RunFinished():
+                self._line(_summary(event))
+
+    def _line(self, text: str) -> None:
+        self._out.write(text + "\n")
+        self._out.flush()
+
+
+def _summary(event: RunFinished) -> str:
+    took = f"in {event.seconds:.2f} s"
+    if event.dry_run:
+        return f"Dry run: {event.done} to apply, {event.skipped} already applied, nothing changed"
+    if event.direction == "down":
+        return f"Done: {event.done} rolled back, {event.failed} failed {took}"
+    return f"Done: {event.done} applied, {event.skipped} skipped, {event.failed} failed {took}"
+
+
+class JsonRenderer:
+    """One JSON object per event, each on its own line, for CI logs and tools."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def __call__(self, event: Event) -> None:
+        self.write(_event_name(event), dataclasses.asdict(event))
+
+    def write(self, name: str, fields: dict[str, Any]) -> None:
+        self._out.write(json_line(name, fields) + "\n")
+        self._out.flush()
+
+
+def json_line(name: str, fields: dict[str, Any]) -> str:
+    return json.dumps({"event": name, **fields}, default=_json_value, ensure_ascii=False)
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _event_name(event: Event) -> str:
+    name = type(event).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def status_lines(states: list[MigrationState]) -> list[str]:
+    """`-lm` as an aligned table under the original's heading."""
+    width = max((len(state.name) for state in states), default=0)
+    lines = ["Migrations: ", SEPARATOR]
+    lines += [f"{state.name:<{width}}  {_state_text(state)}" for state in states]
+    return lines
+
+
+def _state_text(state: MigrationState) -> str:
+    if not state.applied:
+        return "pending"
+    when = state.applied_at
+    text = f"applied {when:%Y-%m-%d %H:%M:%S}" if when else "applied"
+    if state.file_missing:
+        text += f"  {ERROR} file missing"
+    if state.changed:
+        text += f"  {ERROR} changed since applied"
+    return text

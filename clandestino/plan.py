@@ -1,0 +1,115 @@
+"""Comparing the files on disk with the control records: what is pending, applied, missing,
+changed or out of order, and which migrations a request selects. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from clandestino.discovery import MigrationFile
+from clandestino.errors import PlanError
+from clandestino.store import AppliedMigration
+
+__all__ = [
+    "MigrationState",
+    "Plan",
+    "make_plan",
+    "migration_states",
+    "rollback_targets",
+    "select_pending",
+]
+
+
+@dataclass(frozen=True)
+class Plan:
+    files: list[MigrationFile]
+    applied: list[AppliedMigration]
+    pending: list[MigrationFile]
+    missing: list[AppliedMigration]
+    changed: list[MigrationFile]
+    out_of_order: list[MigrationFile]
+
+    @property
+    def applied_names(self) -> set[str]:
+        return {record.name for record in self.applied}
+
+
+def make_plan(files: list[MigrationFile], applied: list[AppliedMigration]) -> Plan:
+    """`applied` in the order the migrations were applied; `files` in name order."""
+    records = {record.name: record for record in applied}
+    on_disk = {file.name for file in files}
+    pending = [file for file in files if file.name not in records]
+    last_applied = max((file.name for file in files if file.name in records), default="")
+    return Plan(
+        files=files,
+        applied=applied,
+        pending=pending,
+        missing=[record for record in applied if record.name not in on_disk],
+        changed=[
+            file
+            for file in files
+            if (record := records.get(file.name)) is not None
+            and record.checksum is not None
+            and record.checksum != file.checksum
+        ],
+        out_of_order=[file for file in pending if file.name < last_applied],
+    )
+
+
+def select_pending(plan: Plan, to: str | None) -> list[MigrationFile]:
+    """The pending migrations to run, all of them or up to and including `to`."""
+    if to is None:
+        return plan.pending
+    target = _strip_suffix(to)
+    names = [file.name for file in plan.files]
+    if target not in names:
+        raise PlanError(f"--to {to}: no migration file of that name", "see `cdt -lm`")
+    return [file for file in plan.pending if file.name <= target]
+
+
+def rollback_targets(plan: Plan, steps: int | None, to: str | None) -> list[AppliedMigration]:
+    """The applied migrations to undo, most recent first."""
+    if to is not None:
+        target = _strip_suffix(to)
+        names = [record.name for record in plan.applied]
+        if target not in names:
+            raise PlanError(f"--to {to}: that migration is not applied", "see `cdt -lm`")
+        return list(reversed(plan.applied[names.index(target) + 1 :]))
+    count = 1 if steps is None else steps
+    if count < 1:
+        raise PlanError(f"cannot roll back {count} migrations", "give a number of at least 1")
+    return list(reversed(plan.applied[-count:])) if plan.applied else []
+
+
+def _strip_suffix(name: str) -> str:
+    return name.removesuffix(".py")
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    """One line of `status()`: a migration file, or a record whose file is gone."""
+
+    name: str
+    applied: bool
+    applied_at: datetime | None
+    changed: bool
+    file_missing: bool
+
+
+def migration_states(plan: Plan) -> list[MigrationState]:
+    """Files in order, then the records whose file is gone."""
+    records = {record.name: record for record in plan.applied}
+    changed = {file.name for file in plan.changed}
+    states = [
+        MigrationState(
+            name=file.name,
+            applied=file.name in records,
+            applied_at=records[file.name].applied_at if file.name in records else None,
+            changed=file.name in changed,
+            file_missing=False,
+        )
+        for file in plan.files
+    ]
+    return states + [
+        MigrationState(record.name, True, record.applied_at, False, True) for record in plan.missing
+    ]

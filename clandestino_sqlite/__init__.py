@@ -1,0 +1,11 @@
+"""The embedded default backend: the control table in a SQLite file (stdlib sqlite3).
+
+The public names are the original `clandestino-sqlite` package's, so migration files it generated
+(`from clandestino_sqlite.infra import SQLiteInfra`) keep working.
+"""
+
+from clandestino_sqlite import ref
+from clandestino_sqlite.infra import SQLiteInfra
+from clandestino_sqlite.repository import SQLiteMigrateRepository
+
+__all__ = ["SQLiteInfra", "SQLiteMigrateRepository", "ref"]

@@ -1,0 +1,39 @@
+"""The SQLite backend as the `clandestino.backends` entry point sees it. Imports no sqlite3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clandestino.backends import Backend
+from clandestino.config import Settings
+from clandestino.store import ControlStore
+
+__all__ = ["SQLITE_DB_PATH", "backend", "database_path"]
+
+SQLITE_DB_PATH = "CLANDESTINO_SQLITE_DB_PATH"
+DEFAULT_DB_PATH = "clandestino.db"
+
+
+def database_path(settings: Settings) -> Path:
+    """The database file: a path, or a `sqlite:///path` URL, relative to the working directory."""
+    raw = settings.get(SQLITE_DB_PATH, DEFAULT_DB_PATH) or DEFAULT_DB_PATH
+    return settings.cwd / Path(raw.removeprefix("sqlite:///")).expanduser()
+
+
+def _create_store(settings: Settings, read_only: bool) -> ControlStore:
+    from clandestino_sqlite.store import SqliteStore
+
+    return SqliteStore(database_path(settings), settings.control_table, read_only)
+
+
+def _describe(settings: Settings) -> str:
+    return f"SQLITE ({database_path(settings)})"
+
+
+backend = Backend(
+    name="sqlite",
+    url_setting=SQLITE_DB_PATH,
+    template_module="clandestino_sqlite.ref",
+    create_store=_create_store,
+    describe=_describe,
+)
