@@ -189,7 +189,9 @@ class SqliteStore:
         connection = self._connection
         if connection is None or not isinstance(declared, SQLiteInfra):
             return None
-        return SQLiteInfra.bound_to(connection, self._path) if declared.targets(self._path) else None
+        if not declared.targets(self._path):
+            return None
+        return SQLiteInfra.bound_to(connection, self._path)
 
     def legacy_repository(self) -> object:
         return SQLiteMigrateRepository()
