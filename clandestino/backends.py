@@ -52,7 +52,6 @@ class Backend:
     url_setting: str
     template_module: str
     create_store: Callable[[Settings, bool], ControlStore]
-    describe: Callable[[Settings], str]
 
 
 def _import_target(target: str) -> object:
@@ -134,7 +133,7 @@ def resolve_store(settings: Settings, names: Sequence[str], read_only: bool) -> 
 def _local_repository_store(path: Path, names: Sequence[str]) -> ControlStore:
     from clandestino.discovery import import_user_file
     from clandestino.errors import MigrationFileError
-    from clandestino.store import RepositoryAdapter
+    from clandestino.legacy import RepositoryAdapter
 
     module = import_user_file(path, "_clandestino_local_repository")
     repository_class = getattr(module, "MigrateRepository", None)

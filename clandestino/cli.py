@@ -11,7 +11,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from clandestino.errors import ClandestinoError, UsageError
 
@@ -143,26 +143,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if not (args.migrate or args.list or args.rollback is not None or args.create):
         raise UsageError("no command given", "use one of -m, -lm, -rm, -cm; see `cdt -h`")
-    if args.rollback is not None and not args.yes and not sys.stdin.isatty():
-        raise UsageError(
-            "-rm asks for confirmation, but there is no terminal to answer it",
-            "pass --yes (-y) to roll back without asking",
-        )
     import asyncio
 
-    sink = _sink(args.json)
-    return asyncio.run(_dispatch(args, sink))
+    return asyncio.run(_dispatch(args, cast(TextIO, _PipeSafe(sys.stdout))))
 
 
-async def _dispatch(args: argparse.Namespace, sink: EventSink) -> int:
+async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     from clandestino import api
 
+    sink = _sink(args.json, out)
     if args.migrate:
         await api.migrate(migrations_dir=args.dir, to=args.to, dry_run=args.dry_run, on_event=sink)
     elif args.list:
-        _print_status(await api.status(migrations_dir=args.dir, on_event=sink), args.json)
+        _print_status(await api.status(migrations_dir=args.dir, on_event=sink), args.json, out)
     elif args.create:
-        _print_created(await api.create(*args.create, migrations_dir=args.dir), args.json)
+        _print_created(await api.create(*args.create, migrations_dir=args.dir), args.json, out)
     else:
         report = await api.rollback(
             args.steps or args.rollback or None,
@@ -172,23 +167,27 @@ async def _dispatch(args: argparse.Namespace, sink: EventSink) -> int:
             on_event=sink,
         )
         if report.cancelled:
-            print("Roll back cancelled: nothing changed")
+            print("Roll back cancelled: nothing changed", file=out)
     return 0
 
 
-def _sink(json_mode: bool) -> EventSink:
+def _sink(json_mode: bool, out: TextIO) -> EventSink:
     from clandestino.output import JsonRenderer, TextRenderer
 
-    return JsonRenderer(sys.stdout) if json_mode else TextRenderer(sys.stdout, sys.stderr)
+    return JsonRenderer(out) if json_mode else TextRenderer(out, sys.stderr)
 
 
 def _ask(names: list[str]) -> bool:
-    if len(names) == 1:
-        question = f"You really want to roll back this migration '{names[0]}'? Y/n: "
-    else:
-        question = (
-            f"You really want to roll back these {len(names)} migrations: {', '.join(names)}? Y/n: "
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "-rm asks for confirmation, but there is no terminal to answer it",
+            "pass --yes (-y) to roll back without asking",
         )
+    if len(names) == 1:
+        question = f"You really want to roll back this migration '{names[0]}'? y/N: "
+    else:
+        listed = ", ".join(names)
+        question = f"You really want to roll back these {len(names)} migrations: {listed}? y/N: "
     # asyncio.run turns the first Ctrl-C into a task cancellation, which a blocking input()
     # would not notice; the default handler interrupts the prompt at once.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -201,31 +200,28 @@ def _ask(names: list[str]) -> bool:
     return answer.strip() in {"Y", "y", "yes", "Yes"}
 
 
-def _print_status(states: list[Any], json_mode: bool) -> None:
+def _print_status(states: list[Any], json_mode: bool, out: TextIO) -> None:
     from dataclasses import asdict
 
     from clandestino.output import json_line, status_lines
 
     if json_mode:
         for state in states:
-            print(json_line("migration_state", asdict(state)))
+            print(json_line("migration_state", asdict(state)), file=out)
     else:
-        print("\n".join(status_lines(states)))
+        print("\n".join(status_lines(states)), file=out)
 
 
-def _print_created(created: Any, json_mode: bool) -> None:
+def _print_created(created: Any, json_mode: bool, out: TextIO) -> None:
     from clandestino.output import OK, json_line
 
     if json_mode:
-        print(
-            json_line(
-                "migration_created", {"path": str(created.path), "template": created.template}
-            )
-        )
+        fields = {"path": str(created.path), "template": created.template}
+        print(json_line("migration_created", fields), file=out)
         return
     if created.created_folder:
-        print(f"Path not exists: {created.path.parent}, creating!")
-    print(f"Creating {created.template} migration: {created.path.name} {OK}")
+        print(f"Path not exists: {created.path.parent}, creating!", file=out)
+    print(f"Creating {created.template} migration: {created.path.name} {OK}", file=out)
 
 
 def _report_error(exc: ClandestinoError, json_mode: bool, debug: bool) -> None:
@@ -245,3 +241,33 @@ def _ensure_printable(stream: TextIO) -> None:
     reconfigure = getattr(stream, "reconfigure", None)
     if reconfigure is not None and (stream.encoding or "").lower().replace("-", "") != "utf8":
         reconfigure(errors="replace")
+
+
+class _PipeSafe:
+    """stdout that a closed pipe (`cdt -lm | head -1`) cannot break: once the reader is gone,
+    output is dropped and the run goes on, so a migration is never cut short by its log."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except BrokenPipeError:
+            self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._drop()
+
+    def _drop(self) -> None:
+        # Point the descriptor at /dev/null so the interpreter's own final flush is quiet too.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)

@@ -59,7 +59,7 @@ def check_identifier(value: str, setting: str) -> str:
     if not _IDENTIFIER.fullmatch(value):
         raise ConfigurationError(
             f"{setting}={value!r} is not a plain identifier",
-            "use letters, digits and underscores, starting with a letter, at most 63 characters",
+            "use letters, digits and underscores, not starting with a digit, at most 63 in all",
         )
     return value
 

@@ -53,10 +53,6 @@ class RunReport:
     cancelled: bool = False
 
 
-class _UndoDown(Exception):
-    """Raised inside the clean-up transaction so that what down() did through it is undone too."""
-
-
 class Engine:
     def __init__(
         self,
@@ -124,13 +120,17 @@ class Engine:
     async def rollback(
         self, steps: int | None = None, to: str | None = None, confirm: Confirm | None = None
     ) -> RunReport:
-        started = time.perf_counter()
         report = RunReport("down")
-        targets = [record.name for record in rollback_targets(await self.plan(), steps, to)]
+        plan = await self.plan()
+        targets = [record.name for record in rollback_targets(plan, steps, to)]
         self._load_all([self._file_for_rollback(name) for name in targets])
+        for file in plan.changed:
+            if file.name in targets:
+                self._emit(Warned(f"{file.name} changed since it was applied; its down() is new"))
         if targets and confirm is not None and not await confirm(targets):
             report.cancelled = True
             return report
+        started = time.perf_counter()
         self._emit(RunStarted("down"))
         if targets:
             async with self._store.lock(self._lock_timeout, self._on_wait):
@@ -167,21 +167,12 @@ class Engine:
         self._emit(MigrationStarted(file.name, direction))
         began = time.perf_counter()
         instance = self._instantiate(file)
-        transactional = getattr(instance, "transactional", True)
         try:
-            if transactional:
-                async with self._store.transaction():
-                    await self._call_user(instance, file, direction)
-                    await self._write_record(file, direction, began)
-            else:
-                await self._call_user(instance, file, direction)
-                async with self._store.transaction():
-                    await self._write_record(file, direction, began)
+            async with self._store.transaction():
+                await self._run_step(instance, file, direction)
+                await self._write_record(file, direction, began)
         except MigrationFailed as failure:
-            down_error = await self._clean_up(instance, file) if direction == "up" else None
-            self._emit(MigrationErrored(file.name, direction, failure.message, down_error))
-            if down_error:
-                failure.message += f"; down() then failed too: {down_error}"
+            self._emit(MigrationErrored(file.name, direction, failure.message, failure.down_error))
             raise
         except BaseException as error:
             # Not the migration's fault (the database went away, Ctrl-C): still mark the line.
@@ -201,11 +192,14 @@ class Engine:
             instance.infra = bound
         return instance
 
-    async def _call_user(self, instance: Any, file: MigrationFile, direction: Direction) -> None:
+    async def _run_step(self, instance: Any, file: MigrationFile, direction: Direction) -> None:
         try:
             await getattr(instance, direction)()
         except Exception as exc:
-            raise self._failure(exc, file, direction) from exc
+            failure = self._failure(exc, file, direction)
+            if direction == "up":
+                failure.add_down_error(await self._clean_up(instance, file))
+            raise failure from exc
 
     async def _write_record(self, file: MigrationFile, direction: Direction, began: float) -> None:
         if direction == "up":
@@ -224,19 +218,17 @@ class Engine:
     async def _clean_up(self, instance: Any, file: MigrationFile) -> str | None:
         """Best-effort down() after a failed up(), as the original did.
 
-        up()'s changes through the run's transaction are already rolled back, so whatever down()
-        does through it is rolled back as well; only its effects elsewhere remain.
+        It runs before the step's transaction is rolled back, so it sees what up() left; what it
+        does through the run's transaction is then rolled back with up()'s changes, and only its
+        effects elsewhere remain.
         """
         try:
-            async with self._store.transaction():
-                await instance.down()
-                raise _UndoDown
-        except _UndoDown:
-            return None
+            await instance.down()
         except ClandestinoError as exc:
             return exc.message
         except Exception as exc:
             return f"{_describe(exc)} ({user_frame(exc.__traceback__, file.path)})"
+        return None
 
     def _on_wait(self, holder: LockHolder) -> None:
         self._emit(LockWaiting(holder.description, holder.since, self._lock_timeout))
@@ -254,7 +246,8 @@ class Engine:
         self._emit(
             RunFinished(
                 report.direction,
-                done=len(report.done) + len(report.planned),
+                done=len(report.done),
+                planned=len(report.planned),
                 skipped=len(report.skipped),
                 failed=failed,
                 seconds=report.seconds,

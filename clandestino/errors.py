@@ -41,7 +41,7 @@ class ClandestinoError(Exception):
 
     def one_line(self) -> str:
         """The message and hint as the single line the CLI prints."""
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        return f"{self.message}; {self.hint}" if self.hint else self.message
 
 
 class UsageError(ClandestinoError):
@@ -68,6 +68,13 @@ class MigrationFailed(ClandestinoError):
     """A migration raised; nothing of it was recorded."""
 
     exit_code = 1
+    down_error: str | None = None
+
+    def add_down_error(self, down_error: str | None) -> None:
+        """Note that the clean-up down() after a failed up() raised as well."""
+        if down_error:
+            self.down_error = down_error
+            self.message += f"; down() then failed too: {down_error}"
 
 
 class DatabaseUnavailable(ClandestinoError):

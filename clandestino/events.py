@@ -91,6 +91,7 @@ class RunFinished:
     skipped: int
     failed: int
     seconds: float
+    planned: int = 0
     dry_run: bool = False
 
 

@@ -62,7 +62,7 @@ class TextRenderer:
             case MigrationSkipped(name=name):
                 self._line(f"-> running {name} {SKIPPED}")
             case MigrationPlanned(name=name, direction=direction):
-                self._line(f"-> would be {_VERB[direction]} {name}")
+                self._line(f"-> would {'run' if direction == 'up' else 'roll back'} {name}")
             case MigrationStarted(name=name, direction=direction):
                 self._out.write(f"-> {_VERB[direction]} {name}")
                 self._out.flush()
@@ -87,7 +87,9 @@ class TextRenderer:
 def _summary(event: RunFinished) -> str:
     took = f"in {event.seconds:.2f} s"
     if event.dry_run:
-        return f"Dry run: {event.done} to apply, {event.skipped} already applied, nothing changed"
+        return (
+            f"Dry run: {event.planned} to apply, {event.skipped} already applied, nothing changed"
+        )
     if event.direction == "down":
         return f"Done: {event.done} rolled back, {event.failed} failed {took}"
     return f"Done: {event.done} applied, {event.skipped} skipped, {event.failed} failed {took}"

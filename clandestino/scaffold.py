@@ -35,6 +35,7 @@ def create_migration_file(
             "use letters, digits and underscores only (at most 100)",
         )
     source = _template_path(folder, template)
+    label = "ref.py" if source == folder / "ref.py" else (template or "empty")
     created_folder = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / migration_file_name(folder, name, now or datetime.now(UTC))
@@ -43,7 +44,7 @@ def create_migration_file(
             out.write(source.read_text(encoding="utf-8"))
     except FileExistsError as exc:
         raise UsageError(f"{path} already exists", "choose another name") from exc
-    return CreatedMigration(path, template or "empty", created_folder)
+    return CreatedMigration(path, label, created_folder)
 
 
 def migration_file_name(folder: Path, name: str, now: datetime) -> str:

@@ -1,5 +1,4 @@
-"""The control store: what a backend must do to keep Clandestino's records, and the adapter that
-lets a user's own five-method `IMigrateRepository` stand in for one.
+"""The control store: what a backend must do to keep Clandestino's records.
 
 A store is opened once per run (`open()`), used by the engine, and closed (`aclose()`) on every
 path. The engine calls `ensure()` only while holding `lock()`, so creating or adopting the control
@@ -8,20 +7,16 @@ table never races with another deployer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from clandestino_interfaces import IMigrateRepository
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "AppliedMigration",
     "ControlStore",
     "LockHolder",
-    "RepositoryAdapter",
     "opened",
 ]
 
@@ -88,57 +83,3 @@ async def opened(store: ControlStore) -> AsyncIterator[ControlStore]:
         yield store
     finally:
         await store.aclose()
-
-
-class RepositoryAdapter:
-    """A user's `migrations/repository.py` seen as a control store.
-
-    The five-method interface has no lock, no transaction and no way to list records, so this
-    asks once per migration file and runs without a lock (the engine says so).
-    """
-
-    locking = False
-
-    def __init__(self, repository: IMigrateRepository, names: Sequence[str], source: str) -> None:
-        self._repository: Any = repository
-        self._names = list(names)
-        self.description = f"LOCAL ({source})"
-
-    async def open(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
-    async def ensure(self) -> None:
-        if not await self._repository.control_table_exists():
-            await self._repository.create_control_table()
-
-    async def applied(self) -> list[AppliedMigration]:
-        if not await self._repository.control_table_exists():
-            return []
-        return [
-            AppliedMigration(name)
-            for name in self._names
-            if await self._repository.migration_already_executed(migration_name=name)
-        ]
-
-    async def record(self, name: str, checksum: str | None, duration_ms: int) -> None:
-        await self._repository.register_migration_execution(migration_name=name)
-
-    async def remove(self, name: str) -> None:
-        await self._repository.remove_migration_execution(migration_name=name)
-
-    @asynccontextmanager
-    async def lock(self, timeout: float, on_wait: WaitCallback) -> AsyncIterator[None]:
-        yield
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        yield
-
-    def bind_infra(self, declared: object) -> object | None:
-        return None
-
-    def legacy_repository(self) -> object:
-        return self._repository

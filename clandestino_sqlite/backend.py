@@ -26,14 +26,9 @@ def _create_store(settings: Settings, read_only: bool) -> ControlStore:
     return SqliteStore(database_path(settings), settings.control_table, read_only)
 
 
-def _describe(settings: Settings) -> str:
-    return f"SQLITE ({database_path(settings)})"
-
-
 backend = Backend(
     name="sqlite",
     url_setting=SQLITE_DB_PATH,
     template_module="clandestino_sqlite.ref",
     create_store=_create_store,
-    describe=_describe,
 )

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from clandestino.errors import DatabaseUnavailable, LockTimeout
+from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, LockHolder, WaitCallback
 from clandestino_sqlite.infra import SQLiteInfra
-from clandestino_sqlite.repository import SQLiteMigrateRepository
 
 __all__ = ["SqliteStore"]
 
@@ -194,7 +194,7 @@ class SqliteStore:
         return SQLiteInfra.bound_to(connection, self._path)
 
     def legacy_repository(self) -> object:
-        return SQLiteMigrateRepository()
+        return StoreRepository(self)
 
 
 def _parse_time(value: object) -> datetime | None:

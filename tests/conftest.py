@@ -1,0 +1,99 @@
+"""Fixtures shared by every test: a project folder, a real `cdt` subprocess, backend harnesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from tests.harness import BACKENDS, BackendHarness
+
+CDT = str(Path(sys.executable).with_name("cdt"))
+
+
+class Project:
+    """A working directory with a migrations folder, and a way to run `cdt` in it."""
+
+    def __init__(self, root: Path, harness: BackendHarness) -> None:
+        self.root = root
+        self.migrations = root / "migrations"
+        self.migrations.mkdir()
+        self.harness = harness
+        self.env: dict[str, str] = {**clean_environ(), **harness.env()}
+        self._counter = 0
+
+    def add(self, source: str, name: str | None = None) -> Path:
+        """Write a migration file; names sort in the order they are added."""
+        self._counter += 1
+        stem = f"migration_2024_01_01_00_00_{self._counter:02d}_{name or f'step{self._counter}'}"
+        path = self.migrations / f"{stem}.py"
+        path.write_text(source, encoding="utf-8")
+        return path
+
+    def add_effect(self, tag: str, **options: object) -> Path:
+        return self.add(self.harness.effect_migration(tag, **options), tag)
+
+    def cdt(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        stdin: int | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CDT, *args],
+            cwd=self.root,
+            env={**self.env, **(env or {})},
+            stdin=subprocess.DEVNULL if stdin is None else stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [CDT, *args],
+            cwd=self.root,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+def clean_environ() -> dict[str, str]:
+    """The test process's environment without any Clandestino setting a developer may have."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLANDESTINO_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture(params=BACKENDS, ids=lambda harness_class: harness_class.name)
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendHarness]:
+    instance = request.param(tmp_path / "backend")
+    yield instance
+    instance.cleanup()
+
+
+@pytest.fixture
+def project(tmp_path: Path, harness: BackendHarness) -> Project:
+    root = tmp_path / "project"
+    root.mkdir()
+    return Project(root, harness)
+
+
+@pytest.fixture
+def sqlite_project(tmp_path: Path) -> Iterator[Project]:
+    """A project on the SQLite default, for tests of the CLI and core that need no server."""
+    from tests.harness import SqliteHarness
+
+    harness = SqliteHarness(tmp_path / "backend")
+    root = tmp_path / "project"
+    root.mkdir()
+    yield Project(root, harness)
+    harness.cleanup()

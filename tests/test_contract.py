@@ -1,0 +1,226 @@
+"""The backend contract: every backend, on a real database, through the real `cdt` command.
+
+Each test asserts on the database itself (the migrations' effects and the control records, read
+by the harness directly), on the exit status and on the printed lines.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project
+
+OK, ERROR, SKIPPED = "✅", "⚠️", "⏭️"
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines()
+
+
+def _line_of(path: Path, needle: str) -> int:
+    lines = path.read_text().splitlines()
+    return next(number for number, line in enumerate(lines, 1) if needle in line)
+
+
+def test_applies_pending_migrations_in_order_exactly_once(project: Project) -> None:
+    names = [project.add_effect(tag).stem for tag in ("alpha", "beta", "gamma")]
+
+    first = project.cdt("-m")
+
+    assert first.returncode == 0, first.stderr
+    assert project.harness.effects() == ["alpha", "beta", "gamma"]
+    assert project.harness.records() == names
+    assert [f"-> running {name} {OK}" for name in names] == [
+        line for line in _lines(first.stdout) if line.startswith("-> running")
+    ]
+    assert "Done: 3 applied, 0 skipped, 0 failed" in first.stdout
+
+    second = project.cdt("-m")
+
+    assert second.returncode == 0, second.stderr
+    assert project.harness.effects() == ["alpha", "beta", "gamma"]
+    assert [f"-> running {name} {SKIPPED}" for name in names] == [
+        line for line in _lines(second.stdout) if line.startswith("-> running")
+    ]
+
+
+def test_adopts_the_original_tools_records_without_rerunning(project: Project) -> None:
+    old = [project.add_effect(tag).stem for tag in ("old1", "old2")]
+    new = project.add_effect("new").stem
+    project.harness.write_original_control(old)
+
+    result = project.cdt("-m")
+
+    assert result.returncode == 0, result.stderr
+    assert project.harness.effects() == ["new"]
+    assert project.harness.records() == [*old, new]
+    assert f"-> running {old[0]} {SKIPPED}" in _lines(result.stdout)
+    assert project.cdt("-m").returncode == 0
+    assert project.harness.effects() == ["new"]
+
+
+def test_many_deployers_at_once_apply_each_migration_once(project: Project) -> None:
+    tags = [f"m{index:02d}" for index in range(20)]
+    names = [project.add_effect(tag).stem for tag in tags]
+
+    runs = [project.start("-m") for _ in range(project.harness.concurrent_deployers)]
+    outcomes = [(run.wait(timeout=180), run.stderr.read() if run.stderr else "") for run in runs]
+
+    assert [code for code, _ in outcomes] == [0] * len(runs), outcomes
+    assert sorted(project.harness.effects()) == tags
+    assert project.harness.records() == names
+
+
+def test_failing_migration_stops_the_run_and_records_nothing(
+    project: Project, tmp_path: Path
+) -> None:
+    marker = tmp_path / "down-called"
+    first = project.add_effect("first").stem
+    failing = project.add_effect("broken", fail=True, down_marker=marker)
+    later = project.add_effect("later").stem
+
+    result = project.cdt("-m")
+
+    assert result.returncode == 1
+    assert project.harness.records() == [first]
+    assert project.harness.effects() == ["first"]
+    assert marker.read_text() == "down called"
+    assert f"-> running {failing.stem} {ERROR}" in _lines(result.stdout)
+    assert later not in result.stdout
+    error_lines = [line for line in _lines(result.stderr) if line.startswith("error:")]
+    assert len(error_lines) == 1
+    assert f"{failing}, line {_line_of(failing, 'raise RuntimeError')}" in error_lines[0]
+    assert "RuntimeError: boom in broken" in error_lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_killed_run_leaves_nothing_half_done(project: Project) -> None:
+    project.add_effect("before")
+    slow = project.add_effect("slow", sleep=60)
+    run = project.start("-m")
+    deadline = time.monotonic() + 60
+    while not project.harness.started_marker("slow").exists():
+        assert run.poll() is None, run.communicate()
+        assert time.monotonic() < deadline, "the slow migration never started"
+        time.sleep(0.05)
+
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+
+    assert slow.stem not in project.harness.records()
+    assert "slow" not in project.harness.effects()
+    # Whatever the backend kept of the interrupted run, records and effects agree.
+    assert len(project.harness.effects()) == len(project.harness.records())
+    again = project.cdt("-m", env={"CLANDESTINO_LOCK_TIMEOUT": "20"})
+    assert again.returncode == 0, again.stderr
+    assert sorted(project.harness.effects()) == ["before", "slow"]
+    assert len(project.harness.records()) == 2
+
+
+def test_rollback_last_then_n_then_to_a_target(project: Project) -> None:
+    names = [project.add_effect(tag).stem for tag in ("a", "b", "c", "d", "e")]
+    assert project.cdt("-m").returncode == 0
+
+    last = project.cdt("-rm", "-y")
+    assert last.returncode == 0, last.stderr
+    assert f"-> rolling back {names[4]} {OK}" in _lines(last.stdout)
+    assert project.harness.effects() == ["a", "b", "c", "d"]
+    assert project.harness.records() == names[:4]
+
+    two = project.cdt("-rm", "2", "--yes")
+    assert two.returncode == 0, two.stderr
+    assert project.harness.effects() == ["a", "b"]
+    assert project.harness.records() == names[:2]
+
+    assert project.cdt("-m").returncode == 0
+    to = project.cdt("-rm", "--to", names[0], "-y")
+    assert to.returncode == 0, to.stderr
+    assert project.harness.effects() == ["a"]
+    assert project.harness.records() == names[:1]
+    rolled = [line for line in _lines(to.stdout) if line.startswith("-> rolling back")]
+    assert rolled == [f"-> rolling back {name} {OK}" for name in reversed(names[1:])]
+
+
+BROKEN_FILES = {
+    "syntax error": ("class Migration(:\n    pass\n", "line 1", "syntax error"),
+    "import error": (
+        "import os\nimport no_such_module_here\n",
+        "line 2",
+        "No module named 'no_such_module_here'",
+    ),
+    "no Migration class": ("X = 1\n", "no Migration class", "no Migration class"),
+    "up not async": (
+        "from clandestino_interfaces import AbstractMigration\n\n\n"
+        "class Migration(AbstractMigration):\n"
+        "    def up(self):\n        pass\n\n"
+        "    async def down(self):\n        pass\n",
+        "line 5",
+        "Migration.up is not an async function",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_FILES))
+def test_a_broken_file_stops_the_run_before_anything_is_written(
+    project: Project, case: str
+) -> None:
+    source, where, what = BROKEN_FILES[case]
+    project.add_effect("good")
+    broken = project.add(source, "broken")
+
+    result = project.cdt("-m")
+
+    assert result.returncode == 2
+    assert project.harness.effects() == []
+    assert not project.harness.control_exists()
+    error = result.stderr.strip()
+    assert error.startswith("error:") and len(error.splitlines()) == 1, error
+    assert str(broken) in error and where in error and what in error
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(project: Project) -> None:
+    names = [project.add_effect(tag).stem for tag in ("one", "two")]
+
+    result = project.cdt("-m", "--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    assert [f"-> would run {name}" for name in names] == [
+        line for line in _lines(result.stdout) if line.startswith("-> would run")
+    ]
+    assert not project.harness.control_exists()
+    assert project.harness.effects() == []
+
+
+def test_migrate_to_stops_after_the_target(project: Project) -> None:
+    names = [project.add_effect(tag).stem for tag in ("one", "two", "three")]
+
+    result = project.cdt("-m", "--to", names[1])
+
+    assert result.returncode == 0, result.stderr
+    assert project.harness.effects() == ["one", "two"]
+    assert project.harness.records() == names[:2]
+
+
+def test_list_shows_applied_pending_missing_and_changed(project: Project) -> None:
+    first = project.add_effect("first")
+    gone = project.add_effect("gone")
+    assert project.cdt("-m").returncode == 0
+    first.write_text(first.read_text() + "\n# edited after it was applied\n")
+    gone.unlink()
+    pending = project.add_effect("pending")
+
+    result = project.cdt("-lm")
+
+    assert result.returncode == 0, result.stderr
+    rows = {
+        line.split()[0]: line for line in _lines(result.stdout) if line.startswith("migration_")
+    }
+    assert "applied" in rows[first.stem] and "changed since applied" in rows[first.stem]
+    assert "applied" in rows[gone.stem] and "file missing" in rows[gone.stem]
+    assert rows[pending.stem].split()[1] == "pending"
