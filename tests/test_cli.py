@@ -86,7 +86,7 @@ def test_import_and_help_load_no_database_driver(tmp_path: Path, code: str) -> N
         (["-rm", "2", "--steps", "3"], "give the count once"),
         (["-cm"], "expected at least one argument"),
         (["-cm", "a", "sqlite", "extra"], "-cm takes a name and an optional type"),
-        (["--debug"], "no command given"),
+        (["--dir", "elsewhere"], "no command given"),
         (["-y"], "--yes goes with -rm"),
     ],
 )
