@@ -539,3 +539,24 @@ def test_a_broken_local_repository_is_named(sqlite_project: Project) -> None:
 
     assert result.returncode == 2
     assert "repository.py: no MigrateRepository class" in result.stderr
+
+
+def test_the_example_project_migrates_lists_and_rolls_back(tmp_path: Path) -> None:
+    import shutil
+
+    example = tmp_path / "examples"
+    shutil.copytree(Path(__file__).parents[1] / "examples", example)
+    (example / "clandestino.db").unlink(missing_ok=True)
+
+    def cdt(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CDT, *args], cwd=example, env=clean_environ(), capture_output=True, text=True
+        )
+
+    applied = cdt("-m")
+    assert applied.returncode == 0, applied.stderr
+    assert "Done: 3 applied, 0 skipped, 0 failed" in applied.stdout
+    assert cdt("-rm", "-y").returncode == 0
+    users = sqlite3.connect(example / "clandestino.db").execute("SELECT count(*) FROM users")
+    assert users.fetchone() == (0,)
+    assert "Done: 1 applied, 2 skipped" in cdt("-m").stdout

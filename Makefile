@@ -1,0 +1,23 @@
+# Two set-up commands: `make demo` runs the main job on the SQLite default, `make test` runs
+# everything the CI runs. Both create .venv and install the project into it first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint
+
+$(BIN)/cdt: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+demo: $(BIN)/cdt
+	cd examples && ../$(BIN)/cdt -m && ../$(BIN)/cdt -lm
+
+lint: $(BIN)/cdt
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
