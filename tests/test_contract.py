@@ -224,3 +224,26 @@ def test_list_shows_applied_pending_missing_and_changed(project: Project) -> Non
     assert "applied" in rows[first.stem] and "changed since applied" in rows[first.stem]
     assert "applied" in rows[gone.stem] and "file missing" in rows[gone.stem]
     assert rows[pending.stem].split()[1] == "pending"
+
+
+def test_ctrl_c_rolls_back_the_running_migration_and_exits_130(project: Project) -> None:
+    project.add_effect("done_before")
+    slow = project.add_effect("interrupted", sleep=60)
+    run = project.start("-m")
+    deadline = time.monotonic() + 60
+    while not project.harness.started_marker("interrupted").exists():
+        assert run.poll() is None, run.communicate()
+        assert time.monotonic() < deadline, "the slow migration never started"
+        time.sleep(0.05)
+
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=60)
+
+    assert run.returncode == 130, (out, err)
+    assert f"-> running {slow.stem} {ERROR}" in _lines(out)
+    assert "Traceback" not in out + err
+    assert slow.stem not in project.harness.records()
+    assert "interrupted" not in project.harness.effects()
+    again = project.cdt("-m", env={"CLANDESTINO_LOCK_TIMEOUT": "5"})
+    assert again.returncode == 0, again.stderr
+    assert sorted(project.harness.effects()) == ["done_before", "interrupted"]
