@@ -127,7 +127,14 @@ def resolve_store(settings: Settings, names: Sequence[str], read_only: bool) -> 
     local = local_repository_path(settings)
     if local.is_file():
         return _local_repository_store(local, names)
-    return load_backend(settings.repository or DEFAULT_BACKEND).create_store(settings, read_only)
+    backend = load_backend(settings.repository or DEFAULT_BACKEND)
+    try:
+        return backend.create_store(settings, read_only)
+    except ImportError as exc:
+        raise BackendNotInstalled(
+            f"the {backend.name} backend needs a driver that is not installed: {exc}",
+            f"pip install 'clandestino[{_EXTRAS.get(backend.name, backend.name)}]'",
+        ) from exc
 
 
 def _local_repository_store(path: Path, names: Sequence[str]) -> ControlStore:

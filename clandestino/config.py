@@ -15,6 +15,7 @@ from pathlib import Path
 from clandestino.errors import ConfigurationError
 
 __all__ = [
+    "CONNECT_TIMEOUT",
     "CONTROL_TABLE",
     "LOCK_TIMEOUT",
     "MIGRATIONS_DIR",
@@ -22,14 +23,17 @@ __all__ = [
     "Settings",
     "check_identifier",
     "load_settings",
+    "mask_url",
 ]
 
 MIGRATION_REPO = "CLANDESTINO_MIGRATION_REPO"
 MIGRATIONS_DIR = "CLANDESTINO_MIGRATIONS_DIR"
 CONTROL_TABLE = "CLANDESTINO_CONTROL_TABLE"
 LOCK_TIMEOUT = "CLANDESTINO_LOCK_TIMEOUT"
+CONNECT_TIMEOUT = "CLANDESTINO_CONNECT_TIMEOUT"
 
 DEFAULT_LOCK_TIMEOUT = 60.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
@@ -43,6 +47,7 @@ class Settings:
     repository: str | None
     control_table: str
     lock_timeout: float
+    connect_timeout: float
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """A raw setting, or `default` when it is unset or empty."""
@@ -74,18 +79,24 @@ def load_settings(
     values: dict[str, str] = dict(_read_dotenv(where / ".env"))
     values.update(os.environ if environ is None else environ)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    timeout_text = values.get(LOCK_TIMEOUT) or str(DEFAULT_LOCK_TIMEOUT)
     return Settings(
         cwd=where,
         values=values,
         migrations_dir=where / Path(values.get(MIGRATIONS_DIR) or "migrations").expanduser(),
         repository=values.get(MIGRATION_REPO) or None,
         control_table=check_identifier(values.get(CONTROL_TABLE) or "clandestino", CONTROL_TABLE),
-        lock_timeout=_positive_seconds(timeout_text, LOCK_TIMEOUT),
+        lock_timeout=_positive_seconds(
+            values.get(LOCK_TIMEOUT), DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT
+        ),
+        connect_timeout=_positive_seconds(
+            values.get(CONNECT_TIMEOUT), DEFAULT_CONNECT_TIMEOUT, CONNECT_TIMEOUT
+        ),
     )
 
 
-def _positive_seconds(text: str, setting: str) -> float:
+def _positive_seconds(text: str | None, default: float, setting: str) -> float:
+    if not text:
+        return default
     try:
         seconds = float(text)
     except ValueError:
@@ -116,3 +127,26 @@ def _read_dotenv(path: Path) -> dict[str, str]:
                 "write each setting as NAME=value",
             )
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def mask_url(url: str) -> str:
+    """`url` with any password (and query parameters that carry secrets) replaced by ***."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = urlencode(
+        [(k, "***" if _SECRET_KEY.search(k) else v) for k, v in parse_qsl(parts.query)],
+        safe="*/",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_SECRET_KEY = re.compile(r"pass|secret|token|key", re.IGNORECASE)

@@ -167,10 +167,18 @@ class Engine:
         self._emit(MigrationStarted(file.name, direction))
         began = time.perf_counter()
         instance = self._instantiate(file)
+        outside = self._store.runs_outside_transactions and not getattr(
+            instance, "transactional", True
+        )
         try:
-            async with self._store.transaction():
+            if outside:
                 await self._run_step(instance, file, direction)
-                await self._write_record(file, direction, began)
+                async with self._store.transaction():
+                    await self._write_record(file, direction, began)
+            else:
+                async with self._store.transaction():
+                    await self._run_step(instance, file, direction)
+                    await self._write_record(file, direction, began)
         except MigrationFailed as failure:
             self._emit(MigrationErrored(file.name, direction, failure.message, failure.down_error))
             raise

@@ -26,6 +26,7 @@ class RepositoryAdapter:
     """
 
     locking = False
+    runs_outside_transactions = True
 
     def __init__(self, repository: Any, names: Sequence[str], source: str) -> None:
         self._repository = repository

@@ -48,6 +48,8 @@ class ControlStore(Protocol):
 
     description: str
     locking: bool
+    # Whether a migration may opt out of the transaction (`transactional = False`) here.
+    runs_outside_transactions: bool
 
     async def open(self) -> None: ...
 

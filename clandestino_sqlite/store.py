@@ -36,6 +36,8 @@ _RECORD_COLUMNS = ("migration_name", "created_on", "checksum", "duration_ms")
 
 class SqliteStore:
     locking = True
+    # The whole run is one write transaction (the lock), so there is no outside to run in.
+    runs_outside_transactions = False
 
     def __init__(self, path: Path, table: str, read_only: bool) -> None:
         self.description = f"SQLITE ({path})"

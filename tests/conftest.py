@@ -73,9 +73,21 @@ def clean_environ() -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An admin URL of the session's PostgreSQL server (started here unless the env names one)."""
+    from tests.servers.postgres import postgres_server
+
+    with postgres_server(tmp_path_factory.mktemp("postgres")) as url:
+        yield url
+
+
 @pytest.fixture(params=BACKENDS, ids=lambda harness_class: harness_class.name)
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendHarness]:
-    instance = request.param(tmp_path / "backend")
+    harness_class: type[BackendHarness] = request.param
+    server = harness_class.server_fixture
+    url = request.getfixturevalue(server) if server else None
+    instance = harness_class(tmp_path / "backend", url)
     yield instance
     instance.cleanup()
 

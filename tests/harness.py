@@ -7,21 +7,31 @@ going through Clandestino. Every backend adds one harness to BACKENDS and runs t
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import textwrap
+import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["BACKENDS", "BackendHarness", "SqliteHarness"]
+T = TypeVar("T")
+
+__all__ = ["BACKENDS", "BackendHarness", "PostgresHarness", "SqliteHarness"]
 
 
 class BackendHarness(ABC):
     name: str
+    # The session fixture that yields the server's URL, for backends that need a server.
+    server_fixture: str | None = None
     # How many `cdt -m` processes the concurrency test starts at once.
     concurrent_deployers = 20
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         self.workdir = workdir
+        self.server_url = server_url
         workdir.mkdir(parents=True, exist_ok=True)
 
     @abstractmethod
@@ -78,7 +88,7 @@ class SqliteHarness(BackendHarness):
     name = "sqlite"
     concurrent_deployers = 10
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         super().__init__(workdir)
         self.path = workdir / "control.db"
 
@@ -165,4 +175,129 @@ class SqliteHarness(BackendHarness):
         connection.close()
 
 
-BACKENDS: list[type[BackendHarness]] = [SqliteHarness]
+class PostgresHarness(BackendHarness):
+    """A fresh database on the session's PostgreSQL server for each test."""
+
+    name = "postgres"
+    server_fixture = "postgres_url"
+
+    def __init__(self, workdir: Path, server_url: str | None = None) -> None:
+        super().__init__(workdir, server_url)
+        assert server_url is not None
+        self.database = f"clandestino_test_{uuid.uuid4().hex[:12]}"
+        _pg(server_url, lambda c: c.execute(f'CREATE DATABASE "{self.database}"'))
+        self.url = _with_database(server_url, self.database)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "CLANDESTINO_MIGRATION_REPO": "POSTGRES",
+            "CLANDESTINO_POSTGRES_CONNECTION_STRING": self.url,
+        }
+
+    def effect_migration(
+        self,
+        tag: str,
+        *,
+        fail: bool = False,
+        sleep: float = 0.0,
+        down_marker: Path | None = None,
+    ) -> str:
+        return textwrap.dedent(
+            f"""\
+            import asyncio
+            from pathlib import Path
+
+            from clandestino_interfaces import AbstractMigration
+            from clandestino_postgres.infra import PostgresInfra
+
+
+            class Migration(AbstractMigration):
+                infra = PostgresInfra()
+
+                async def up(self) -> None:
+                    async with self.infra.connection() as conn:
+                        await conn.execute("CREATE TABLE IF NOT EXISTS effects (tag text)")
+                        await conn.execute("INSERT INTO effects (tag) VALUES ($1)", {tag!r})
+                        started = Path({str(self.started_marker(tag))!r})
+                        if {sleep!r} and not started.exists():
+                            started.touch()
+                            await asyncio.sleep({sleep!r})
+                        if {fail!r}:
+                            raise RuntimeError("boom in {tag}")
+
+                async def down(self) -> None:
+                    {_marker_line(down_marker) or "pass"}
+                    async with self.infra.connection() as conn:
+                        await conn.execute("DELETE FROM effects WHERE tag = $1", {tag!r})
+            """
+        )
+
+    def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        """Rows of `sql` in this test's database; none when the table does not exist."""
+
+        async def run(connection: Any) -> list[tuple[object, ...]]:
+            import asyncpg
+
+            try:
+                return [tuple(row) for row in await connection.fetch(sql, *args)]
+            except asyncpg.UndefinedTableError:
+                return []
+
+        return _pg(self.url, run)
+
+    def effects(self) -> list[str]:
+        return [str(row[0]) for row in self.query("SELECT tag FROM effects ORDER BY ctid")]
+
+    def records(self) -> list[str]:
+        rows = self.query("SELECT migration_name FROM clandestino ORDER BY id")
+        return [str(row[0]) for row in rows]
+
+    def control_exists(self) -> bool:
+        return self.query("SELECT to_regclass('clandestino')")[0][0] is not None
+
+    def write_original_control(self, names: list[str]) -> None:
+        async def run(connection: Any) -> None:
+            await connection.execute(
+                """
+                CREATE TABLE clandestino(
+                    id serial PRIMARY KEY,
+                    migration_name VARCHAR ( 255 ) UNIQUE NOT NULL,
+                    created_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+                );
+                """
+            )
+            await connection.executemany(
+                "INSERT INTO clandestino(migration_name) VALUES ($1)", [(n,) for n in names]
+            )
+
+        _pg(self.url, run)
+
+    def cleanup(self) -> None:
+        assert self.server_url is not None
+        _pg(
+            self.server_url,
+            lambda c: c.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'),
+        )
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def _pg(url: str, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work` on a fresh asyncpg connection to `url`, from synchronous test code."""
+
+    async def run() -> T:
+        import asyncpg
+
+        connection = await asyncpg.connect(url)
+        try:
+            return await work(connection)
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+BACKENDS: list[type[BackendHarness]] = [SqliteHarness, PostgresHarness]

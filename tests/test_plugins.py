@@ -73,4 +73,5 @@ def test_an_unknown_backend_lists_what_is_installed(sqlite_project: Project) -> 
     result = sqlite_project.cdt("-m", env={"CLANDESTINO_MIGRATION_REPO": "nosuch"})
 
     assert result.returncode == 2
-    assert "use one of SQLITE" in result.stderr
+    assert "use one of " in result.stderr
+    assert "SQLITE" in result.stderr and "POSTGRES" in result.stderr

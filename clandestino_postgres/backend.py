@@ -1,0 +1,44 @@
+"""The PostgreSQL backend as the `clandestino.backends` entry point sees it. Imports no driver."""
+
+from __future__ import annotations
+
+from clandestino.backends import Backend
+from clandestino.config import Settings, check_identifier
+from clandestino.errors import ConfigurationError
+from clandestino.store import ControlStore
+
+__all__ = ["POSTGRES_CONNECTION_STRING", "POSTGRES_SCHEMA", "backend", "connection_string"]
+
+POSTGRES_CONNECTION_STRING = "CLANDESTINO_POSTGRES_CONNECTION_STRING"
+POSTGRES_SCHEMA = "CLANDESTINO_POSTGRES_SCHEMA"
+
+
+def connection_string(settings: Settings) -> str:
+    url = settings.get(POSTGRES_CONNECTION_STRING)
+    if not url:
+        raise ConfigurationError(
+            f"{POSTGRES_CONNECTION_STRING} is not set",
+            "set it to a postgresql://user:password@host:5432/database URL",
+        )
+    return url
+
+
+def _create_store(settings: Settings, read_only: bool) -> ControlStore:
+    from clandestino_postgres.connect import ConnectionTarget
+    from clandestino_postgres.store import PostgresStore
+
+    schema = settings.get(POSTGRES_SCHEMA)
+    return PostgresStore(
+        ConnectionTarget.parse(connection_string(settings), settings.connect_timeout),
+        schema=check_identifier(schema, POSTGRES_SCHEMA) if schema else None,
+        table=settings.control_table,
+        read_only=read_only,
+    )
+
+
+backend = Backend(
+    name="postgres",
+    url_setting=POSTGRES_CONNECTION_STRING,
+    template_module="clandestino_postgres.ref",
+    create_store=_create_store,
+)

@@ -1,0 +1,357 @@
+"""What only PostgreSQL has: the original's psycopg-style files, transactional = False, the
+advisory lock and its holder, the statement count of a no-op run, and connection errors."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+
+from tests.conftest import Project, clean_environ
+from tests.harness import PostgresHarness, _pg
+from tests.servers.postgres import PASSWORD_ROLE
+
+PASSWORD = "p@ss:w/rd% ü#?&="
+
+
+@pytest.fixture
+def pg(tmp_path: Path, postgres_url: str) -> Iterator[Project]:
+    harness = PostgresHarness(tmp_path / "backend", postgres_url)
+    root = tmp_path / "project"
+    root.mkdir()
+    yield Project(root, harness)
+    harness.cleanup()
+
+
+def _harness(project: Project) -> PostgresHarness:
+    assert isinstance(project.harness, PostgresHarness)
+    return project.harness
+
+
+def _url_as(url: str, user: str, password: str | None, host_port: str | None = None) -> str:
+    parts = urlsplit(url)
+    host = host_port if host_port is not None else (parts.netloc.rpartition("@")[2])
+    credentials = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{host}"))
+
+
+ORIGINAL_CURSOR_FILE = textwrap.dedent(
+    """\
+    from clandestino_interfaces import AbstractMigration
+    from clandestino_postgres.infra import PostgresInfra
+
+
+    class Migration(AbstractMigration):
+
+        infra = PostgresInfra()
+
+        async def up(self) -> None:
+            \"\"\"Do modifications in database\"\"\"
+            async with self.infra.get_cursor() as cursor:
+                await cursor.execute("CREATE TABLE things (name varchar, size int)")
+                await cursor.execute(
+                    "INSERT INTO things (name, size) VALUES (%s, %s), (%s, %s)", ["a", 1, "b", 2]
+                )
+                await cursor.execute("SELECT name FROM things WHERE size > %s ORDER BY name", [0])
+                assert await cursor.fetchone() == ("a",)
+                assert await cursor.fetchall() == [("b",)]
+                await cursor.execute("SELECT '100%%' AS pct, %(n)s::int AS n", {"n": 7})
+                assert await cursor.fetchone() == ("100%", 7)
+                await cursor.execute(
+                    "INSERT INTO things VALUES ('c', 3); INSERT INTO things VALUES ('d', 4)"
+                )
+
+        async def down(self) -> None:
+            \"\"\"Undo modifications in database\"\"\"
+            async with self.infra.get_cursor() as cursor:
+                await cursor.execute("DROP TABLE things")
+    """
+)
+
+
+def test_a_file_generated_by_the_original_runs_unchanged_in_the_records_transaction(
+    pg: Project,
+) -> None:
+    pg.add(ORIGINAL_CURSOR_FILE, "original")
+    failing = pg.add(
+        textwrap.dedent(
+            """\
+            from clandestino_interfaces import AbstractMigration
+            from clandestino_postgres.infra import PostgresInfra
+
+
+            class Migration(AbstractMigration):
+                infra = PostgresInfra()
+
+                async def up(self) -> None:
+                    async with self.infra.get_cursor() as cursor:
+                        await cursor.execute("CREATE TABLE other_things (name varchar)")
+                        await cursor.execute("INSERT INTO other_things VALUES (%s)", ["x"])
+                        raise RuntimeError("late failure")
+
+                async def down(self) -> None:
+                    pass
+            """
+        ),
+        "failing",
+    )
+
+    result = pg.cdt("-m")
+
+    assert result.returncode == 1
+    harness = _harness(pg)
+    assert harness.query("SELECT name FROM things ORDER BY name") == [
+        ("a",),
+        ("b",),
+        ("c",),
+        ("d",),
+    ]
+    assert harness.query("SELECT to_regclass('other_things')") == [(None,)]
+    assert failing.stem not in harness.records() and len(harness.records()) == 1
+
+
+def test_transactional_false_allows_create_index_concurrently(pg: Project) -> None:
+    pg.add_effect("table_first")
+    pg.add(
+        textwrap.dedent(
+            """\
+            from clandestino_interfaces import AbstractMigration
+            from clandestino_postgres.infra import PostgresInfra
+
+
+            class Migration(AbstractMigration):
+                infra = PostgresInfra()
+                transactional = False
+
+                async def up(self) -> None:
+                    async with self.infra.connection() as conn:
+                        await conn.execute("CREATE INDEX CONCURRENTLY effects_tag ON effects (tag)")
+
+                async def down(self) -> None:
+                    async with self.infra.connection() as conn:
+                        await conn.execute("DROP INDEX CONCURRENTLY effects_tag")
+            """
+        ),
+        "concurrent_index",
+    )
+
+    applied = pg.cdt("-m")
+    assert applied.returncode == 0, applied.stderr
+    index = "SELECT indexname FROM pg_indexes WHERE indexname = 'effects_tag'"
+    assert _harness(pg).query(index) == [("effects_tag",)]
+    assert len(_harness(pg).records()) == 2
+
+    undone = pg.cdt("-rm", "-y")
+    assert undone.returncode == 0, undone.stderr
+    assert _harness(pg).query(index) == []
+
+
+def _hold_lock(url: str, key_text: str, ready: asyncio.Event, release: asyncio.Event) -> Any:
+    async def hold() -> int:
+        import asyncpg
+
+        connection = await asyncpg.connect(url, server_settings={"application_name": "test-holder"})
+        await connection.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", key_text)
+        ready.set()
+        await release.wait()
+        await connection.close()
+        return 0
+
+    return hold()
+
+
+def test_a_held_lock_is_waited_for_named_and_timed_out(pg: Project) -> None:
+    pg.add_effect("blocked")
+    harness = _harness(pg)
+
+    async def scenario() -> tuple[int, bytes, bytes]:
+        ready, release = asyncio.Event(), asyncio.Event()
+        holder = asyncio.create_task(_hold_lock(harness.url, "public.clandestino", ready, release))
+        await ready.wait()
+        process = await asyncio.create_subprocess_exec(
+            str(Path(__import__("sys").executable).with_name("cdt")),
+            "-m",
+            cwd=pg.root,
+            env={**pg.env, "CLANDESTINO_LOCK_TIMEOUT": "1"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        release.set()
+        await holder
+        assert process.returncode is not None
+        return process.returncode, out, err
+
+    code, out, err = asyncio.run(scenario())
+
+    assert code == 3
+    assert "waiting for the lock held by pid" in out.decode()
+    assert "(test-holder) since" in out.decode()
+    assert "stayed held by pid" in err.decode() and "(test-holder)" in err.decode()
+    assert harness.effects() == []
+    assert pg.cdt("-m").returncode == 0
+    assert harness.effects() == ["blocked"]
+
+
+def test_the_lock_is_released_after_a_failure(pg: Project) -> None:
+    pg.add_effect("fails", fail=True)
+
+    assert pg.cdt("-m").returncode == 1
+
+    advisory = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+    assert _harness(pg).query(advisory) == [(0,)]
+
+
+def test_a_schema_and_table_name_can_be_set(pg: Project) -> None:
+    name = pg.add_effect("placed").stem
+
+    result = pg.cdt(
+        "-m",
+        env={"CLANDESTINO_POSTGRES_SCHEMA": "deploys", "CLANDESTINO_CONTROL_TABLE": "history"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert _harness(pg).query("SELECT migration_name FROM deploys.history") == [(name,)]
+    assert not _harness(pg).control_exists()
+
+
+def _statement_count(admin_url: str, database: str) -> int:
+    async def count(connection: Any) -> int:
+        return int(
+            await connection.fetchval(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
+                " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)",
+                database,
+            )
+        )
+
+    return _pg(admin_url, count)
+
+
+@pytest.mark.parametrize("applied", [10, 1000])
+def test_a_no_op_run_sends_a_constant_number_of_statements(
+    pg: Project, postgres_url: str, applied: int
+) -> None:
+    try:
+        _pg(postgres_url, lambda c: c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+        _pg(postgres_url, lambda c: c.fetchval("SELECT count(*) FROM pg_stat_statements"))
+    except Exception as exc:  # the user's own server may not preload the extension
+        pytest.skip(f"this server cannot count statements: {exc}")
+    empty = (Path(__file__).parents[1] / "clandestino" / "templates" / "empty.py").read_text()
+    for _ in range(applied):
+        pg.add(empty)
+    assert pg.cdt("-m").returncode == 0
+    _pg(postgres_url, lambda c: c.execute("SELECT pg_stat_statements_reset()"))
+
+    result = pg.cdt("-m")
+
+    assert result.returncode == 0, result.stderr
+    assert f"Done: 0 applied, {applied} skipped" in result.stdout
+    assert _statement_count(postgres_url, _harness(pg).database) == 1
+
+
+@pytest.fixture
+def password_role(postgres_url: str) -> str:
+    async def create(connection: Any) -> None:
+        exists = await connection.fetchval(
+            "SELECT 1 FROM pg_roles WHERE rolname = $1", PASSWORD_ROLE
+        )
+        verb = "ALTER" if exists else "CREATE"
+        escaped = PASSWORD.replace("'", "''")
+        await connection.execute(f"{verb} ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{escaped}'")
+
+    _pg(postgres_url, create)
+    return PASSWORD_ROLE
+
+
+def test_special_characters_in_the_password_work(pg: Project, password_role: str) -> None:
+    url = _url_as(_harness(pg).url, password_role, PASSWORD)
+    pg.add_effect("x")
+
+    listing = pg.cdt("-lm", env={"CLANDESTINO_POSTGRES_CONNECTION_STRING": url})
+
+    assert listing.returncode == 0, listing.stderr
+    assert PASSWORD not in listing.stdout + listing.stderr
+    assert quote(PASSWORD, safe="") not in listing.stdout + listing.stderr
+
+
+def _refused(pg: Project, url: str) -> Any:
+    pg.add_effect("never")
+    return pg.cdt("-m", env={"CLANDESTINO_POSTGRES_CONNECTION_STRING": url})
+
+
+def test_a_wrong_password_is_exit_3(pg: Project, password_role: str) -> None:
+    url = _url_as(_harness(pg).url, password_role, "not-the-password")
+    probe = pg.cdt("-lm", env={"CLANDESTINO_POSTGRES_CONNECTION_STRING": url})
+    if probe.returncode == 0:
+        pytest.skip("this server lets the role in without checking its password")
+
+    result = _refused(pg, url)
+
+    assert result.returncode == 3
+    assert f"refused the password of user {password_role}" in result.stderr
+    assert "not-the-password" not in result.stderr
+    assert not _harness(pg).control_exists()
+
+
+def test_permission_denied_on_creating_the_table_is_exit_3(pg: Project, password_role: str) -> None:
+    result = _refused(pg, _url_as(_harness(pg).url, password_role, PASSWORD))
+
+    assert result.returncode == 3
+    assert "permission denied to create the control table" in result.stderr
+    assert not _harness(pg).control_exists() and _harness(pg).effects() == []
+
+
+def test_a_missing_database_is_exit_3(pg: Project) -> None:
+    url = urlunsplit(urlsplit(_harness(pg).url)._replace(path="/no_such_database_here"))
+
+    result = _refused(pg, url)
+
+    assert result.returncode == 3
+    assert "the database does not exist" in result.stderr
+
+
+def test_an_unreachable_server_is_exit_3_within_the_timeout(pg: Project) -> None:
+    result = pg.cdt(
+        "-m",
+        env={
+            "CLANDESTINO_POSTGRES_CONNECTION_STRING": "postgresql://u:secret@127.0.0.1:1/db",
+            "CLANDESTINO_CONNECT_TIMEOUT": "3",
+        },
+        timeout=30,
+    )
+
+    assert result.returncode == 3
+    assert "cannot connect to PostgreSQL at 127.0.0.1:1/db" in result.stderr
+    assert "secret" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u@h/db", "must start with postgresql://"),
+        ("postgresql://u@host:notaport/db", "is malformed"),
+        ("", "CLANDESTINO_POSTGRES_CONNECTION_STRING is not set"),
+    ],
+)
+def test_a_malformed_url_is_exit_2(tmp_path: Path, url: str, message: str) -> None:
+    import subprocess
+
+    from tests.conftest import CDT
+
+    (tmp_path / "migrations").mkdir()
+    env = {
+        **clean_environ(),
+        "CLANDESTINO_MIGRATION_REPO": "postgres",
+        "CLANDESTINO_POSTGRES_CONNECTION_STRING": url,
+    }
+
+    result = subprocess.run([CDT, "-m"], cwd=tmp_path, env=env, capture_output=True, text=True)
+
+    assert result.returncode == 2
+    assert message in result.stderr
