@@ -355,3 +355,42 @@ def test_a_malformed_url_is_exit_2(tmp_path: Path, url: str, message: str) -> No
 
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_ssl_parameters_in_the_url_are_accepted(pg: Project) -> None:
+    pg.add_effect("tls")
+    url = _harness(pg).url
+    url += ("&" if "?" in url else "?") + "sslmode=prefer"
+
+    result = pg.cdt("-m", env={"CLANDESTINO_POSTGRES_CONNECTION_STRING": url})
+
+    assert result.returncode == 0, result.stderr
+    assert "sslmode=prefer" in result.stdout
+    assert _harness(pg).effects() == ["tls"]
+
+
+def test_cancelling_the_task_rolls_back_and_frees_the_lock(
+    pg: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clandestino import migrate
+
+    slow = pg.add_effect("cancelled", sleep=60)
+    harness = _harness(pg)
+    for name, value in harness.env().items():
+        monkeypatch.setenv(name, value)
+
+    async def start_then_cancel() -> None:
+        task = asyncio.create_task(migrate(migrations_dir=pg.migrations, on_event=lambda e: None))
+        while not harness.started_marker("cancelled").exists():
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(start_then_cancel())
+
+    assert harness.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == [(0,)]
+    assert harness.effects() == [] and slow.stem not in harness.records()
+    again = pg.cdt("-m")
+    assert again.returncode == 0, again.stderr
+    assert harness.effects() == ["cancelled"]

@@ -51,6 +51,8 @@ public final class SingleNode {
             String url = start(Path.of(args[0]).toAbsolutePath(), args.length > 1 ? args[1] : "0");
             out.println("URL " + url);
             out.flush();
+            // The node's threads are daemons: keep the JVM up until the watcher ends it.
+            stdinWatcher.join();
         } catch (Throwable e) {
             err.println("elasticsearch node failed to start:");
             e.printStackTrace(err);
@@ -111,7 +113,7 @@ public final class SingleNode {
         Environment environment = InternalSettingsPreparer.prepareEnvironment(settings, Map.of(), config, () -> NODE_NAME);
         LogConfigurator.configure(environment, true);
 
-        Node started = new ClasspathPluginNode(environment, List.of(Netty4Plugin.class));
+        Node started = new ClasspathPluginNode(environment, List.of(Netty4Plugin.class, RootInfoPlugin.class));
         node = started;
         started.start();
         HttpServerTransport http = started.injector().getInstance(HttpServerTransport.class);
