@@ -20,6 +20,7 @@ from clandestino.errors import (
     MigrationFailed,
     MigrationFileError,
     PlanError,
+    UnfinishedMigration,
     UsageError,
 )
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         create,
         migrate,
         migrate_database,
+        repair,
         rollback,
         status,
     )
@@ -45,10 +47,12 @@ __all__ = [
     "MigrationState",
     "PlanError",
     "RunReport",
+    "UnfinishedMigration",
     "UsageError",
     "create",
     "migrate",
     "migrate_database",
+    "repair",
     "rollback",
     "status",
 ]
@@ -59,6 +63,7 @@ _FROM_API = {
     "create",
     "migrate",
     "migrate_database",
+    "repair",
     "rollback",
     "status",
 }

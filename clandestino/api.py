@@ -29,6 +29,7 @@ __all__ = [
     "create",
     "migrate",
     "migrate_database",
+    "repair",
     "rollback",
     "status",
 ]
@@ -112,6 +113,25 @@ async def rollback(
     settings = _settings(migrations_dir, backend, url, cwd)
     async with _engine(settings, on_event, read_only=False) as engine:
         return await engine.rollback(steps, to, _as_async(confirm))
+
+
+async def repair(
+    *,
+    confirm: Confirm | None = None,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+) -> list[str]:
+    """Clear the markers that interrupted steps left, after the user has checked the database.
+
+    An interrupted up() becomes pending again; an interrupted down() leaves its migration applied.
+    `confirm` receives the names first. Returns the names repaired.
+    """
+    settings = _settings(migrations_dir, backend, url, cwd)
+    async with _engine(settings, on_event, read_only=False) as engine:
+        return await engine.repair(_as_async(confirm))
 
 
 async def status(

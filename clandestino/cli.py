@@ -35,7 +35,8 @@ _HELP_MORE = """\
     -m --to NAME       apply pending migrations up to and including NAME
     -rm N, --steps N   roll back the last N applied migrations
     -rm --to NAME      roll back every migration applied after NAME
-    -y, --yes          roll back without asking (required without a terminal)
+    -y, --yes          roll back or repair without asking (required without a terminal)
+    --repair           clear what an interrupted run left (its migration then runs again)
     -cm NAME [TYPE]    TYPE is a backend name (sqlite, postgres, ...), any case
     --dir PATH         the migrations folder (default ./migrations, CLANDESTINO_MIGRATIONS_DIR)
     --json             one JSON object per event, for CI
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     command.add_argument("-lm", "--list", action="store_true")
     command.add_argument("-rm", "--rollback", nargs="?", const=0, type=_positive_int)
     command.add_argument("-cm", "--create", nargs="+")
+    command.add_argument("--repair", action="store_true")
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--to")
     parser.add_argument("--steps", type=_positive_int)
@@ -86,7 +88,7 @@ def _check_combinations(args: argparse.Namespace) -> None:
             args.to is not None and rolling_back and bool(args.rollback or args.steps),
             "-rm takes a count or --to, not both",
         ),
-        (args.yes and not rolling_back, "--yes goes with -rm"),
+        (args.yes and not (rolling_back or args.repair), "--yes goes with -rm or --repair"),
         (args.create is not None and len(args.create) > 2, "-cm takes a name and an optional type"),
     ]
     for broken, message in rules:
@@ -141,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if not (args.migrate or args.list or args.rollback is not None or args.create):
+    if not (args.migrate or args.list or args.rollback is not None or args.create or args.repair):
         raise UsageError("no command given", "use one of -m, -lm, -rm, -cm; see `cdt -h`")
     import asyncio
 
@@ -158,6 +160,10 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         _print_status(await api.status(migrations_dir=args.dir, on_event=sink), args.json, out)
     elif args.create:
         _print_created(await api.create(*args.create, migrations_dir=args.dir), args.json, out)
+    elif args.repair:
+        confirm = None if args.yes else _ask_repair
+        if not await api.repair(confirm=confirm, migrations_dir=args.dir, on_event=sink):
+            print("Nothing to repair", file=out)
     else:
         report = await api.rollback(
             args.steps or args.rollback or None,
@@ -178,16 +184,25 @@ def _sink(json_mode: bool, out: TextIO) -> EventSink:
 
 
 def _ask(names: list[str]) -> bool:
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "-rm asks for confirmation, but there is no terminal to answer it",
-            "pass --yes (-y) to roll back without asking",
-        )
     if len(names) == 1:
         question = f"You really want to roll back this migration '{names[0]}'? y/N: "
     else:
         listed = ", ".join(names)
         question = f"You really want to roll back these {len(names)} migrations: {listed}? y/N: "
+    return _confirmed("-rm", question)
+
+
+def _ask_repair(names: list[str]) -> bool:
+    listed = ", ".join(names)
+    return _confirmed("--repair", f"Have you checked by hand what {listed} left behind? y/N: ")
+
+
+def _confirmed(option: str, question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"{option} asks for confirmation, but there is no terminal to answer it",
+            "pass --yes (-y) to go ahead without asking",
+        )
     # asyncio.run turns the first Ctrl-C into a task cancellation, which a blocking input()
     # would not notice; the default handler interrupts the prompt at once.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from clandestino.discovery import MigrationFile, load_migration_class, user_frame
-from clandestino.errors import ClandestinoError, MigrationFailed, PlanError
+from clandestino.errors import ClandestinoError, MigrationFailed, PlanError, UnfinishedMigration
 from clandestino.events import (
     Direction,
     EventSink,
     LockWaiting,
+    MarkerCleared,
     MigrationErrored,
     MigrationPlanned,
     MigrationSkipped,
@@ -29,7 +30,14 @@ from clandestino.events import (
     RunStarted,
     Warned,
 )
-from clandestino.plan import Plan, make_plan, rollback_targets, select_pending
+from clandestino.identity import deployer_identity
+from clandestino.plan import (
+    Plan,
+    describe_interruption,
+    make_plan,
+    rollback_targets,
+    select_pending,
+)
 from clandestino.store import ControlStore, LockHolder
 
 if TYPE_CHECKING:
@@ -71,18 +79,30 @@ class Engine:
     async def plan(self) -> Plan:
         return make_plan(self._files, await self._store.applied())
 
+    async def _checked_plan(self) -> Plan:
+        """The plan, refusing to go on past a step that a dead process left unfinished."""
+        plan = await self.plan()
+        if plan.interrupted:
+            record = plan.interrupted[0]
+            raise UnfinishedMigration(
+                f"{record.name}: {describe_interruption(record.interrupted)}, so its changes may "
+                "be half made",
+                "check the database, undo or finish what it did by hand, then run `cdt --repair`",
+            )
+        return plan
+
     async def migrate(self, to: str | None = None, dry_run: bool = False) -> RunReport:
         started = time.perf_counter()
         report = RunReport("up", dry_run=dry_run)
         self._emit(RunStarted("up", dry_run))
-        plan = await self.plan()
+        plan = await self._checked_plan()
         targets = select_pending(plan, to)
         self._load_all(targets)
         try:
             if targets and not dry_run:
                 async with self._store.lock(self._lock_timeout, self._on_wait):
                     await self._store.ensure()
-                    plan = await self.plan()
+                    plan = await self._checked_plan()
                     await self._run_pending(plan, select_pending(plan, to), report)
             else:
                 self._report_plan(plan, targets, report)
@@ -121,7 +141,7 @@ class Engine:
         self, steps: int | None = None, to: str | None = None, confirm: Confirm | None = None
     ) -> RunReport:
         report = RunReport("down")
-        plan = await self.plan()
+        plan = await self._checked_plan()
         targets = [record.name for record in rollback_targets(plan, steps, to)]
         self._load_all([self._file_for_rollback(name) for name in targets])
         for file in plan.changed:
@@ -134,7 +154,7 @@ class Engine:
         self._emit(RunStarted("down"))
         if targets:
             async with self._store.lock(self._lock_timeout, self._on_wait):
-                again = [r.name for r in rollback_targets(await self.plan(), steps, to)]
+                again = [r.name for r in rollback_targets(await self._checked_plan(), steps, to)]
                 if again != targets:
                     raise PlanError(
                         "the applied migrations changed while waiting (another deployer ran)",
@@ -148,6 +168,22 @@ class Engine:
                         raise
                     report.done.append(name)
         return self._finish(report, started)
+
+    async def repair(self, confirm: Confirm | None = None) -> list[str]:
+        """Clear the markers of interrupted steps, once the user has put things right by hand."""
+        names = [record.name for record in (await self.plan()).interrupted]
+        if not names or (confirm is not None and not await confirm(names)):
+            return []
+        async with self._store.lock(self._lock_timeout, self._on_wait):
+            plan = await self.plan()
+            for record in plan.interrupted:
+                if record.name in names:
+                    await self._store.clear_marker(record.name)
+                    pending = (
+                        record.interrupted is not None and record.interrupted.direction == "up"
+                    )
+                    self._emit(MarkerCleared(record.name, pending))
+        return names
 
     def _file_for_rollback(self, name: str) -> MigrationFile:
         file = self._by_name.get(name)
@@ -170,6 +206,7 @@ class Engine:
         outside = self._store.runs_outside_transactions and not getattr(
             instance, "transactional", True
         )
+        await self._store.mark_started(file.name, direction, deployer_identity())
         try:
             if outside:
                 await self._run_step(instance, file, direction)

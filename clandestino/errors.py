@@ -7,6 +7,7 @@
     ├── MigrationFileError           exit 2  a migration file cannot be loaded or is not a migration
     ├── PlanError                    exit 2  the request names no usable migration
     ├── MigrationFailed              exit 1  a migration's up() or down() raised
+    ├── UnfinishedMigration          exit 1  a step was interrupted before its record; repair first
     ├── DatabaseUnavailable          exit 3  the database cannot be reached or refused us
     └── LockTimeout                  exit 3  another deployer held the lock for too long
 
@@ -25,6 +26,7 @@ __all__ = [
     "MigrationFailed",
     "MigrationFileError",
     "PlanError",
+    "UnfinishedMigration",
     "UsageError",
 ]
 
@@ -75,6 +77,12 @@ class MigrationFailed(ClandestinoError):
         if down_error:
             self.down_error = down_error
             self.message += f"; down() then failed too: {down_error}"
+
+
+class UnfinishedMigration(ClandestinoError):
+    """A step began and never finished (its process died between the step and its record)."""
+
+    exit_code = 1
 
 
 class DatabaseUnavailable(ClandestinoError):

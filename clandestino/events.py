@@ -12,6 +12,7 @@ __all__ = [
     "Event",
     "EventSink",
     "LockWaiting",
+    "MarkerCleared",
     "MigrationErrored",
     "MigrationPlanned",
     "MigrationSkipped",
@@ -85,6 +86,15 @@ class MigrationErrored:
 
 
 @dataclass(frozen=True)
+class MarkerCleared:
+    """Repair: the marker of an interrupted step is gone; `pending` says the migration runs
+    again (an interrupted up()) rather than staying applied (an interrupted down())."""
+
+    name: str
+    pending: bool
+
+
+@dataclass(frozen=True)
 class RunFinished:
     direction: Direction
     done: int
@@ -105,6 +115,7 @@ Event = (
     | MigrationStarted
     | MigrationSucceeded
     | MigrationErrored
+    | MarkerCleared
     | RunFinished
 )
 EventSink = Callable[[Event], None]

@@ -58,6 +58,13 @@ class RepositoryAdapter:
     async def remove(self, name: str) -> None:
         await self._repository.remove_migration_execution(migration_name=name)
 
+    async def mark_started(self, name: str, direction: str, owner: str) -> None:
+        # The five-method interface has nowhere to keep a marker.
+        return None
+
+    async def clear_marker(self, name: str) -> None:
+        return None
+
     @asynccontextmanager
     async def lock(self, timeout: float, on_wait: WaitCallback) -> AsyncIterator[None]:
         yield

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from clandestino.events import (
     Event,
     LockWaiting,
+    MarkerCleared,
     MigrationErrored,
     MigrationPlanned,
     MigrationSkipped,
@@ -70,6 +71,9 @@ class TextRenderer:
                 self._line(f" {OK}")
             case MigrationErrored():
                 self._line(f" {ERROR}")
+            case MarkerCleared(name=name, pending=pending):
+                after = "pending, runs again" if pending else "stays applied"
+                self._line(f"-> repaired {name}: {after} {OK}")
             case LockWaiting(holder=holder, since=since, timeout=timeout):
                 when = f" since {since:%Y-%m-%d %H:%M:%S %Z}" if since else ""
                 self._line(f"waiting for the lock held by {holder}{when} (up to {timeout:g} s)")
@@ -133,6 +137,8 @@ def status_lines(states: list[MigrationState]) -> list[str]:
 
 
 def _state_text(state: MigrationState) -> str:
+    if state.interrupted:
+        return f"{ERROR} interrupted: {state.interrupted}; see `cdt --repair`"
     if not state.applied:
         return "pending"
     when = state.applied_at

@@ -3,16 +3,17 @@ changed or out of order, and which migrations a request selects. Pure functions,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from clandestino.discovery import MigrationFile
 from clandestino.errors import PlanError
-from clandestino.store import AppliedMigration
+from clandestino.store import AppliedMigration, Interruption
 
 __all__ = [
     "MigrationState",
     "Plan",
+    "describe_interruption",
     "make_plan",
     "migration_states",
     "rollback_targets",
@@ -28,6 +29,7 @@ class Plan:
     missing: list[AppliedMigration]
     changed: list[MigrationFile]
     out_of_order: list[MigrationFile]
+    interrupted: list[AppliedMigration]
 
     @property
     def applied_names(self) -> set[str]:
@@ -36,6 +38,9 @@ class Plan:
 
 def make_plan(files: list[MigrationFile], applied: list[AppliedMigration]) -> Plan:
     """`applied` in the order the migrations were applied; `files` in name order."""
+    interrupted = [record for record in applied if record.interrupted]
+    # A marker of an up() that never finished is not a record of anything applied.
+    applied = [r for r in applied if not (r.interrupted and r.interrupted.direction == "up")]
     records = {record.name: record for record in applied}
     on_disk = {file.name for file in files}
     pending = [file for file in files if file.name not in records]
@@ -53,6 +58,7 @@ def make_plan(files: list[MigrationFile], applied: list[AppliedMigration]) -> Pl
             and record.checksum != file.checksum
         ],
         out_of_order=[file for file in pending if file.name < last_applied],
+        interrupted=interrupted,
     )
 
 
@@ -94,6 +100,7 @@ class MigrationState:
     applied_at: datetime | None
     changed: bool
     file_missing: bool
+    interrupted: str | None = None
 
 
 def migration_states(plan: Plan) -> list[MigrationState]:
@@ -110,6 +117,20 @@ def migration_states(plan: Plan) -> list[MigrationState]:
         )
         for file in plan.files
     ]
-    return states + [
+    states += [
         MigrationState(record.name, True, record.applied_at, False, True) for record in plan.missing
     ]
+    interrupted = {record.name: record.interrupted for record in plan.interrupted}
+    return [
+        replace(state, interrupted=describe_interruption(interrupted[state.name]))
+        if state.name in interrupted
+        else state
+        for state in states
+    ]
+
+
+def describe_interruption(interruption: Interruption | None) -> str | None:
+    if interruption is None:
+        return None
+    when = f" at {interruption.since:%Y-%m-%d %H:%M:%S %Z}" if interruption.since else ""
+    return f"{interruption.direction}() by {interruption.owner}{when} never finished"

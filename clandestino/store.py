@@ -16,19 +16,34 @@ from typing import Protocol, runtime_checkable
 __all__ = [
     "AppliedMigration",
     "ControlStore",
+    "Interruption",
     "LockHolder",
     "opened",
 ]
 
 
 @dataclass(frozen=True)
+class Interruption:
+    """A step that started and never finished: its marker outlived the process that wrote it."""
+
+    direction: str
+    owner: str
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
 class AppliedMigration:
-    """One control record. Records written by the original tool have no checksum or duration."""
+    """One control record. Records written by the original tool have no checksum or duration.
+
+    `interrupted` is set on the marker of a step that began but never finished, on stores with
+    no transactions: an interrupted up() is a marker only, an interrupted down() marks a record.
+    """
 
     name: str
     applied_at: datetime | None = None
     checksum: str | None = None
     duration_ms: int | None = None
+    interrupted: Interruption | None = None
 
 
 @dataclass(frozen=True)
@@ -59,9 +74,23 @@ class ControlStore(Protocol):
 
     async def applied(self) -> list[AppliedMigration]: ...
 
-    async def record(self, name: str, checksum: str | None, duration_ms: int) -> None: ...
+    async def record(self, name: str, checksum: str | None, duration_ms: int) -> None:
+        """Record `name` as applied, replacing its marker if there is one."""
+        ...
 
-    async def remove(self, name: str) -> None: ...
+    async def remove(self, name: str) -> None:
+        """Forget `name`: its record and any marker."""
+        ...
+
+    async def mark_started(self, name: str, direction: str, owner: str) -> None:
+        """Leave a marker that outlives a crash between a step and its record. Stores whose
+        transactions make that crash harmless do nothing."""
+        ...
+
+    async def clear_marker(self, name: str) -> None:
+        """Repair: drop the marker of an interrupted step. An up() marker goes with it (the
+        migration is pending again); a down() marker leaves the record applied."""
+        ...
 
     def lock(self, timeout: float, on_wait: WaitCallback) -> AbstractAsyncContextManager[None]: ...
 

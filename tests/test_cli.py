@@ -280,6 +280,7 @@ def test_json_prints_one_object_per_event(sqlite_project: Project) -> None:
         "applied_at": states[-1]["applied_at"],
         "changed": False,
         "file_missing": False,
+        "interrupted": None,
     }
 
 
