@@ -17,6 +17,7 @@ from clandestino.errors import ConfigurationError
 __all__ = [
     "CONNECT_TIMEOUT",
     "CONTROL_TABLE",
+    "LOCK_LEASE",
     "LOCK_TIMEOUT",
     "MIGRATIONS_DIR",
     "MIGRATION_REPO",
@@ -31,9 +32,11 @@ MIGRATIONS_DIR = "CLANDESTINO_MIGRATIONS_DIR"
 CONTROL_TABLE = "CLANDESTINO_CONTROL_TABLE"
 LOCK_TIMEOUT = "CLANDESTINO_LOCK_TIMEOUT"
 CONNECT_TIMEOUT = "CLANDESTINO_CONNECT_TIMEOUT"
+LOCK_LEASE = "CLANDESTINO_LOCK_LEASE"
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_LOCK_LEASE = 30.0
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
@@ -48,6 +51,8 @@ class Settings:
     control_table: str
     lock_timeout: float
     connect_timeout: float
+    # How long a lock document stays valid without renewal (backends with no session locks).
+    lock_lease: float
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """A raw setting, or `default` when it is unset or empty."""
@@ -91,6 +96,7 @@ def load_settings(
         connect_timeout=_positive_seconds(
             values.get(CONNECT_TIMEOUT), DEFAULT_CONNECT_TIMEOUT, CONNECT_TIMEOUT
         ),
+        lock_lease=_positive_seconds(values.get(LOCK_LEASE), DEFAULT_LOCK_LEASE, LOCK_LEASE),
     )
 
 

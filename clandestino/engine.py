@@ -217,6 +217,8 @@ class Engine:
                     await self._run_step(instance, file, direction)
                     await self._write_record(file, direction, began)
         except MigrationFailed as failure:
+            # A failure that was caught and cleaned up is not an interruption.
+            await self._store.clear_marker(file.name)
             self._emit(MigrationErrored(file.name, direction, failure.message, failure.down_error))
             raise
         except BaseException as error:
@@ -276,7 +278,13 @@ class Engine:
         return None
 
     def _on_wait(self, holder: LockHolder) -> None:
-        self._emit(LockWaiting(holder.description, holder.since, self._lock_timeout))
+        if holder.taken_over:
+            since = f" (held since {holder.since:%Y-%m-%d %H:%M:%S %Z})" if holder.since else ""
+            self._emit(
+                Warned(f"took the lock over from {holder.description}{since}: its lease expired")
+            )
+        else:
+            self._emit(LockWaiting(holder.description, holder.since, self._lock_timeout))
 
     def _warn_about(self, plan: Plan) -> None:
         for record in plan.missing:

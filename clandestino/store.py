@@ -52,6 +52,8 @@ class LockHolder:
 
     description: str
     since: datetime | None = None
+    # Set when the holder's lease had expired and this deployer took the lock over.
+    taken_over: bool = False
 
 
 WaitCallback = Callable[[LockHolder], None]

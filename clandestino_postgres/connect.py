@@ -6,8 +6,6 @@ Messages name the server as host:port/database and never carry the password.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,6 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from clandestino.config import mask_url
 from clandestino.errors import ClandestinoError, ConfigurationError, DatabaseUnavailable
+from clandestino.identity import deployer_identity
 
 if TYPE_CHECKING:
     import asyncpg
@@ -26,7 +25,7 @@ _SETTING = "CLANDESTINO_POSTGRES_CONNECTION_STRING"
 
 def application_name() -> str:
     """Who we are in pg_stat_activity, so a waiting deployer can name the lock's holder."""
-    return f"clandestino {socket.gethostname()}/{os.getpid()}"[:63]
+    return f"clandestino {deployer_identity()}"[:63]
 
 
 @dataclass(frozen=True)

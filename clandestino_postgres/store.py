@@ -148,6 +148,13 @@ class PostgresStore:
             ),
         )
 
+    async def mark_started(self, name: str, direction: str, owner: str) -> None:
+        # A step and its record commit together, so no crash can come between them.
+        return None
+
+    async def clear_marker(self, name: str) -> None:
+        return None
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         transaction = self._conn.transaction()

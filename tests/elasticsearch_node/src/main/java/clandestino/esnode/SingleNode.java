@@ -101,7 +101,6 @@ public final class SingleNode {
             .put("http.port", httpPort)
             .put("transport.port", "0")
             .put("node.processors", Math.min(2, Runtime.getRuntime().availableProcessors()))
-            .put("action.destructive_requires_name", false)
             // Tests must not fail because the disk of the machine is nearly full.
             .put("cluster.routing.allocation.disk.threshold_enabled", false)
             .put("indices.breaker.total.use_real_memory", false)
@@ -126,7 +125,8 @@ public final class SingleNode {
 
     /**
      * Elasticsearch binds libzstd (used by the best_compression codec) from its own platform
-     * directory, which only a distribution has: point it at the system's libzstd, if any.
+     * directory, which only a distribution has: point it at the system's libzstd (Debian's
+     * libzstd1), if any.
      */
     private static void linkNativeLibraries(Path dir) throws IOException {
         Files.createDirectories(dir);
@@ -147,6 +147,9 @@ public final class SingleNode {
             }
         }
         System.setProperty("es.nativelibs.path", dir.toString());
+        // Elastic's own SIMD library (libvec) is not on Maven Central; without this its absence
+        // would disable all native access, zstd included. Lucene's Java code is used instead.
+        System.setProperty("org.elasticsearch.nativeaccess.enableVectorLibrary", "false");
     }
 
     private static void waitForStdinEof() {

@@ -1,0 +1,38 @@
+"""The MongoDB backend as the `clandestino.backends` entry point sees it. Imports no driver."""
+
+from __future__ import annotations
+
+from clandestino.backends import Backend
+from clandestino.config import Settings
+from clandestino.errors import ConfigurationError
+from clandestino.store import ControlStore
+
+__all__ = ["MONGO_CONNECTION_STRING", "backend", "connection_string"]
+
+MONGO_CONNECTION_STRING = "CLANDESTINO_MONGO_CONNECTION_STRING"
+
+
+def connection_string(settings: Settings) -> str:
+    url = settings.get(MONGO_CONNECTION_STRING)
+    if not url:
+        raise ConfigurationError(
+            f"{MONGO_CONNECTION_STRING} is not set",
+            "set it to a mongodb://user:password@host:27017/database URL",
+        )
+    return url
+
+
+def _create_store(settings: Settings, read_only: bool) -> ControlStore:
+    from clandestino_mongo.connect import MongoTarget
+    from clandestino_mongo.store import MongoStore
+
+    target = MongoTarget.parse(connection_string(settings), settings.connect_timeout)
+    return MongoStore(target, settings.control_table, settings.lock_lease)
+
+
+backend = Backend(
+    name="mongo",
+    url_setting=MONGO_CONNECTION_STRING,
+    template_module="clandestino_mongo.ref",
+    create_store=_create_store,
+)
