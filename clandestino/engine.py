@@ -95,14 +95,15 @@ class Engine:
         started = time.perf_counter()
         report = RunReport("up", dry_run=dry_run)
         self._emit(RunStarted("up", dry_run))
-        plan = await self._checked_plan()
+        # Without the lock a marker may be a live run's, so markers are judged under the lock.
+        plan = await self.plan()
         targets = select_pending(plan, to)
         self._load_all(targets)
         try:
-            if targets and not dry_run:
+            if (targets or plan.interrupted) and not dry_run:
                 async with self._store.lock(self._lock_timeout, self._on_wait):
-                    await self._store.ensure()
                     plan = await self._checked_plan()
+                    await self._store.ensure()
                     await self._run_pending(plan, select_pending(plan, to), report)
             else:
                 self._report_plan(plan, targets, report)
@@ -141,7 +142,7 @@ class Engine:
         self, steps: int | None = None, to: str | None = None, confirm: Confirm | None = None
     ) -> RunReport:
         report = RunReport("down")
-        plan = await self._checked_plan()
+        plan = await self.plan()
         targets = [record.name for record in rollback_targets(plan, steps, to)]
         self._load_all([self._file_for_rollback(name) for name in targets])
         for file in plan.changed:
@@ -287,6 +288,8 @@ class Engine:
             self._emit(LockWaiting(holder.description, holder.since, self._lock_timeout))
 
     def _warn_about(self, plan: Plan) -> None:
+        for record in plan.interrupted:
+            self._emit(Warned(f"{record.name}: {describe_interruption(record.interrupted)}"))
         for record in plan.missing:
             self._emit(Warned(f"{record.name} is applied but its file is gone"))
         for file in plan.changed:
@@ -311,7 +314,9 @@ class Engine:
 
 
 def _describe(error: BaseException) -> str:
-    text = str(error)
+    # Drivers append the server's whole reply (PyMongo: ", full error: {...}"); the first part
+    # says what went wrong.
+    text = str(error).split(", full error:")[0]
     if isinstance(error, ClandestinoError):
         return error.message
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -127,8 +127,13 @@ class MongoStore:
         )
 
     async def mark_started(self, name: str, direction: str, owner: str) -> None:
-        # Outside any transaction: the marker must outlive the step's own failure.
-        marker = {"direction": direction, "owner": owner, "since": self.now()}
+        # Outside any transaction: the marker must outlive the step's own failure. It names the
+        # session the step's transaction will use, so a repair can end that transaction if this
+        # process dies with it open (the server would keep it, and its locks, for a minute).
+        marker: Document = {"direction": direction, "owner": owner, "since": self.now()}
+        if self._facts.transactions and self._client is not None:
+            self._session = self._client.start_session()
+            marker["session"] = self._session.session_id
         await self._call(
             "write to",
             lambda: self._records.update_one(
@@ -140,6 +145,12 @@ class MongoStore:
         await self._call("write to", lambda: self._clear_marker(name))
 
     async def _clear_marker(self, name: str) -> None:
+        found = await self._records.find_one({"name": name}, {"in_progress.session": 1})
+        session = ((found or {}).get("in_progress") or {}).get("session")
+        if session:
+            # A dead run's transaction may still be open on the server, holding its writes.
+            with contextlib.suppress(PyMongoError):
+                await self._db.client.admin.command("killSessions", [session])
         await self._records.delete_one(
             {"name": name, "in_progress.direction": "up", "created_at": {"$exists": False}}
         )
@@ -150,7 +161,7 @@ class MongoStore:
         if not self._facts.transactions or self._client is None:
             yield
             return
-        session = self._client.start_session()
+        session = self._session or self._client.start_session()
         await self._call("start a transaction on", session.start_transaction)
         self._session = session
         committed = False

@@ -89,6 +89,24 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def elasticsearch_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of the session's Elasticsearch node (started here unless the env names one)."""
+    from tests.servers.elasticsearch import elasticsearch_server
+
+    with elasticsearch_server(tmp_path_factory.mktemp("elasticsearch")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL (no database) of the session's MongoDB-protocol server."""
+    from tests.servers.mongo import mongo_server
+
+    with mongo_server(tmp_path_factory.mktemp("mongo")) as url:
+        yield url
+
+
 @pytest.fixture(params=BACKENDS, ids=lambda harness_class: harness_class.name)
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendHarness]:
     harness_class: type[BackendHarness] = request.param

@@ -28,6 +28,8 @@ class BackendHarness(ABC):
     server_fixture: str | None = None
     # How many `cdt -m` processes the concurrency test starts at once.
     concurrent_deployers = 20
+    # Stores without transactions leave a marker when a run dies in a step (and use a lease).
+    leaves_markers = False
 
     def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         self.workdir = workdir
@@ -61,6 +63,10 @@ class BackendHarness(ABC):
     @abstractmethod
     def effects(self) -> list[str]:
         """Every tag present in the database, duplicates included."""
+
+    @abstractmethod
+    def remove_effects(self, tag: str) -> None:
+        """Delete the effects of `tag`, as a user repairing by hand would."""
 
     @abstractmethod
     def records(self) -> list[str]:
@@ -149,6 +155,10 @@ class SqliteHarness(BackendHarness):
 
     def effects(self) -> list[str]:
         return [str(row[0]) for row in self._query("SELECT tag FROM effects ORDER BY rowid")]
+
+    def remove_effects(self, tag: str) -> None:
+        with sqlite3.connect(self.path) as connection:
+            connection.execute("DELETE FROM effects WHERE tag = ?", [tag])
 
     def records(self) -> list[str]:
         rows = self._query("SELECT migration_name FROM clandestino ORDER BY id")
@@ -248,6 +258,9 @@ class PostgresHarness(BackendHarness):
     def effects(self) -> list[str]:
         return [str(row[0]) for row in self.query("SELECT tag FROM effects ORDER BY ctid")]
 
+    def remove_effects(self, tag: str) -> None:
+        self.query("DELETE FROM effects WHERE tag = $1", tag)
+
     def records(self) -> list[str]:
         rows = self.query("SELECT migration_name FROM clandestino ORDER BY id")
         return [str(row[0]) for row in rows]
@@ -301,3 +314,218 @@ def _pg(url: str, work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 BACKENDS: list[type[BackendHarness]] = [SqliteHarness, PostgresHarness]
+
+
+class ElasticsearchHarness(BackendHarness):
+    """Indices of their own (a fresh control index name) on the session's Elasticsearch node."""
+
+    name = "elasticsearch"
+    server_fixture = "elasticsearch_url"
+    leaves_markers = True
+
+    def __init__(self, workdir: Path, server_url: str | None = None) -> None:
+        super().__init__(workdir, server_url)
+        from elasticsearch import Elasticsearch
+
+        assert server_url is not None
+        self.control = f"t_{uuid.uuid4().hex[:12]}"
+        self.effects_index = f"{self.control}_effects"
+        self.client = Elasticsearch(server_url, request_timeout=60)
+
+    def env(self) -> dict[str, str]:
+        assert self.server_url is not None
+        return {
+            "CLANDESTINO_MIGRATION_REPO": "ELASTICSEARCH",
+            "CLANDESTINO_ELASTICSEARCH_CONNECTION_STRING": self.server_url,
+            "CLANDESTINO_CONTROL_TABLE": self.control,
+            "CLANDESTINO_LOCK_LEASE": "3",
+        }
+
+    def effect_migration(
+        self,
+        tag: str,
+        *,
+        fail: bool = False,
+        sleep: float = 0.0,
+        down_marker: Path | None = None,
+    ) -> str:
+        return textwrap.dedent(
+            f"""\
+            import asyncio
+            import time
+            from pathlib import Path
+
+            from clandestino_interfaces import AbstractMigration
+            from clandestino_elasticsearch.infra import ElasticsearchInfra
+
+            EFFECTS = {self.effects_index!r}
+
+
+            class Migration(AbstractMigration):
+                infra = ElasticsearchInfra()
+
+                async def up(self) -> None:
+                    async with self.infra.get_client() as es:
+                        document = {{"tag": {tag!r}, "at": time.time_ns()}}
+                        await es.index(index=EFFECTS, document=document, refresh=True)
+                        started = Path({str(self.started_marker(tag))!r})
+                        if {sleep!r} and not started.exists():
+                            started.touch()
+                            await asyncio.sleep({sleep!r})
+                        if {fail!r}:
+                            raise RuntimeError("boom in {tag}")
+
+                async def down(self) -> None:
+                    {_marker_line(down_marker) or "pass"}
+                    async with self.infra.get_client() as es:
+                        found = await es.search(
+                            index=EFFECTS, query={{"term": {{"tag.keyword": {tag!r}}}}}, size=100
+                        )
+                        for hit in found["hits"]["hits"]:
+                            await es.delete(index=EFFECTS, id=hit["_id"], refresh=True)
+            """
+        )
+
+    def _search(self, index: str, **query: Any) -> list[dict[str, Any]]:
+        from elasticsearch import NotFoundError
+
+        try:
+            self.client.indices.refresh(index=index)
+            found = self.client.search(index=index, size=10_000, **query)
+        except NotFoundError:
+            return []
+        return [hit["_source"] | {"_id": hit["_id"]} for hit in found["hits"]["hits"]]
+
+    def effects(self) -> list[str]:
+        hits = self._search(self.effects_index, sort=[{"at": "asc"}])
+        return [str(hit["tag"]) for hit in hits]
+
+    def remove_effects(self, tag: str) -> None:
+        for hit in self._search(self.effects_index):
+            if hit["tag"] == tag:
+                self.client.delete(index=self.effects_index, id=hit["_id"], refresh=True)
+
+    def records(self) -> list[str]:
+        hits = [
+            hit
+            for hit in self._search(self.control)
+            if hit["_id"] != "init" and "created_at" in hit
+        ]
+        return [str(hit["name"]) for hit in sorted(hits, key=lambda h: str(h["created_at"]))]
+
+    def control_exists(self) -> bool:
+        return bool(self.client.indices.exists(index=self.control))
+
+    def write_original_control(self, names: list[str]) -> None:
+        import datetime
+
+        self.client.index(index=self.control, id="init", document={"name": "clandestino init"})
+        for name in names:
+            created = str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None))
+            self.client.index(
+                index=self.control, id=name, document={"name": name, "created_at": created}
+            )
+        self.client.indices.refresh(index=self.control)
+
+    def cleanup(self) -> None:
+        for index in (self.control, f"{self.control}_lock", self.effects_index):
+            self.client.indices.delete(index=index, ignore_unavailable=True)
+        self.client.close()
+
+
+BACKENDS.append(ElasticsearchHarness)
+
+
+class MongoHarness(BackendHarness):
+    """A fresh database for each test on the session's MongoDB-protocol server."""
+
+    name = "mongo"
+    server_fixture = "mongo_url"
+    leaves_markers = True
+
+    def __init__(self, workdir: Path, server_url: str | None = None) -> None:
+        super().__init__(workdir, server_url)
+        from pymongo import MongoClient
+
+        assert server_url is not None
+        self.database_name = f"t_{uuid.uuid4().hex[:12]}"
+        self.url = f"{server_url}/{self.database_name}"
+        self.client: Any = MongoClient(self.url, serverSelectionTimeoutMS=20_000)
+        self.database = self.client[self.database_name]
+
+    def env(self) -> dict[str, str]:
+        return {
+            "CLANDESTINO_MIGRATION_REPO": "MONGO",
+            "CLANDESTINO_MONGO_CONNECTION_STRING": self.url,
+            "CLANDESTINO_LOCK_LEASE": "3",
+        }
+
+    def effect_migration(
+        self,
+        tag: str,
+        *,
+        fail: bool = False,
+        sleep: float = 0.0,
+        down_marker: Path | None = None,
+    ) -> str:
+        return textwrap.dedent(
+            f"""\
+            import asyncio
+            import time
+            from pathlib import Path
+
+            from clandestino_interfaces import AbstractMigration
+            from clandestino_mongo.infra import MongoInfra
+
+
+            class Migration(AbstractMigration):
+                infra = MongoInfra()
+
+                async def up(self) -> None:
+                    async with self.infra.get_database() as db:
+                        document = {{"tag": {tag!r}, "at": time.time_ns()}}
+                        await db.effects.insert_one(document, session=self.infra.session)
+                        started = Path({str(self.started_marker(tag))!r})
+                        if {sleep!r} and not started.exists():
+                            started.touch()
+                            await asyncio.sleep({sleep!r})
+                        if {fail!r}:
+                            raise RuntimeError("boom in {tag}")
+
+                async def down(self) -> None:
+                    {_marker_line(down_marker) or "pass"}
+                    async with self.infra.get_database() as db:
+                        await db.effects.delete_many({{"tag": {tag!r}}}, session=self.infra.session)
+            """
+        )
+
+    def effects(self) -> list[str]:
+        return [str(d["tag"]) for d in self.database.effects.find({}, sort=[("at", 1)])]
+
+    def remove_effects(self, tag: str) -> None:
+        self.database.effects.delete_many({"tag": tag})
+
+    def records(self) -> list[str]:
+        documents = self.database.clandestino.find(
+            {"name": {"$ne": "clandestino init"}, "created_at": {"$exists": True}},
+            sort=[("created_at", 1), ("_id", 1)],
+        )
+        return [str(d["name"]) for d in documents]
+
+    def control_exists(self) -> bool:
+        return "clandestino" in self.database.list_collection_names()
+
+    def write_original_control(self, names: list[str]) -> None:
+        import datetime
+
+        self.database.clandestino.insert_one({"name": "clandestino init"})
+        for name in names:
+            created = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+            self.database.clandestino.insert_one({"name": name, "created_at": created})
+
+    def cleanup(self) -> None:
+        self.client.drop_database(self.database_name)
+        self.client.close()
+
+
+BACKENDS.append(MongoHarness)

@@ -1,0 +1,27 @@
+"""The Elasticsearch backend as the entry point sees it. Imports no driver."""
+
+from __future__ import annotations
+
+from clandestino.backends import Backend
+from clandestino.config import Settings
+from clandestino.store import ControlStore
+
+__all__ = ["ELASTICSEARCH_CONNECTION_STRING", "backend"]
+
+ELASTICSEARCH_CONNECTION_STRING = "CLANDESTINO_ELASTICSEARCH_CONNECTION_STRING"
+
+
+def _create_store(settings: Settings, read_only: bool) -> ControlStore:
+    from clandestino_elasticsearch.connect import ElasticsearchTarget
+    from clandestino_elasticsearch.store import ElasticsearchStore
+
+    target = ElasticsearchTarget.from_settings(settings)
+    return ElasticsearchStore(target, settings.control_table, settings.lock_lease)
+
+
+backend = Backend(
+    name="elasticsearch",
+    url_setting=ELASTICSEARCH_CONNECTION_STRING,
+    template_module="clandestino_elasticsearch.ref",
+    create_store=_create_store,
+)
