@@ -294,6 +294,10 @@ class Engine:
             self._emit(Warned(f"{record.name} is applied but its file is gone"))
         for file in plan.changed:
             self._emit(Warned(f"{file.name} changed since it was applied (checksum differs)"))
+        for name, count in plan.duplicates.items():
+            self._emit(
+                Warned(f"{name} is recorded {count} times (left by a race of the original tool)")
+            )
         for file in plan.out_of_order:
             self._emit(Warned(f"{file.name} sorts before a migration that is already applied"))
 

@@ -3,6 +3,7 @@ changed or out of order, and which migrations a request selects. Pure functions,
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -30,6 +31,8 @@ class Plan:
     changed: list[MigrationFile]
     out_of_order: list[MigrationFile]
     interrupted: list[AppliedMigration]
+    # Names recorded more than once (the original tool's races could do that), with the count.
+    duplicates: dict[str, int]
 
     @property
     def applied_names(self) -> set[str]:
@@ -41,7 +44,11 @@ def make_plan(files: list[MigrationFile], applied: list[AppliedMigration]) -> Pl
     interrupted = [record for record in applied if record.interrupted]
     # A marker of an up() that never finished is not a record of anything applied.
     applied = [r for r in applied if not (r.interrupted and r.interrupted.direction == "up")]
-    records = {record.name: record for record in applied}
+    counts = Counter(record.name for record in applied)
+    records: dict[str, AppliedMigration] = {}
+    for record in applied:
+        records.setdefault(record.name, record)
+    applied = list(records.values())
     on_disk = {file.name for file in files}
     pending = [file for file in files if file.name not in records]
     last_applied = max((file.name for file in files if file.name in records), default="")
@@ -53,12 +60,13 @@ def make_plan(files: list[MigrationFile], applied: list[AppliedMigration]) -> Pl
         changed=[
             file
             for file in files
-            if (record := records.get(file.name)) is not None
-            and record.checksum is not None
-            and record.checksum != file.checksum
+            if (found := records.get(file.name)) is not None
+            and found.checksum is not None
+            and found.checksum != file.checksum
         ],
         out_of_order=[file for file in pending if file.name < last_applied],
         interrupted=interrupted,
+        duplicates={name: count for name, count in counts.items() if count > 1},
     )
 
 

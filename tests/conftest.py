@@ -107,13 +107,30 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=BACKENDS, ids=lambda harness_class: harness_class.name)
-def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendHarness]:
+def _started(request: pytest.FixtureRequest, tmp_path: Path) -> BackendHarness:
     harness_class: type[BackendHarness] = request.param
     server = harness_class.server_fixture
     url = request.getfixturevalue(server) if server else None
-    instance = harness_class(tmp_path / "backend", url)
+    return harness_class(tmp_path / "backend", url)
+
+
+@pytest.fixture(params=BACKENDS, ids=lambda harness_class: harness_class.name)
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendHarness]:
+    instance = _started(request, tmp_path)
     yield instance
+    instance.cleanup()
+
+
+@pytest.fixture(
+    params=[backend for backend in BACKENDS if backend.leaves_markers],
+    ids=lambda harness_class: harness_class.name,
+)
+def lease_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    """A project on each backend whose lock is a lease document (no session-bound lock)."""
+    instance = _started(request, tmp_path)
+    root = tmp_path / "project"
+    root.mkdir()
+    yield Project(root, instance)
     instance.cleanup()
 
 

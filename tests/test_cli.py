@@ -150,7 +150,6 @@ def test_create_refuses_a_bad_name_and_writes_nothing(tmp_path: Path, name: str)
     ("kind", "message"),
     [
         ("nosuchdb", "names no installed backend"),
-        ("elasticsearch", "pip install 'clandestino[elasticsearch]'"),
     ],
 )
 def test_create_with_an_unusable_type_says_what_to_do(
@@ -343,10 +342,21 @@ def test_lock_timeout_names_the_wait_and_exits_3(sqlite_project: Project) -> Non
             {"CLANDESTINO_MIGRATION_REPO": "oracle"},
             "CLANDESTINO_MIGRATION_REPO=oracle names no installed backend",
         ),
+        ({"CLANDESTINO_MIGRATION_REPO": "Mongo"}, "CLANDESTINO_MONGO_CONNECTION_STRING is not set"),
         (
-            {"CLANDESTINO_MIGRATION_REPO": "ELASTICSEARCH"},
-            "pip install 'clandestino[elasticsearch]'",
+            {"CLANDESTINO_MIGRATION_REPO": "postgres"},
+            "CLANDESTINO_POSTGRES_CONNECTION_STRING is not set",
         ),
+        (
+            {
+                "CLANDESTINO_MIGRATION_REPO": "ELASTICSEARCH",
+                "CLANDESTINO_ELASTICSEARCH_CONNECTION_STRING": "http://127.0.0.1:9",
+                "CLANDESTINO_ELASTICSEARCH_VERIFY_CERTS": "maybe",
+            },
+            "CLANDESTINO_ELASTICSEARCH_VERIFY_CERTS='maybe' is not true or false",
+        ),
+        ({"CLANDESTINO_CONNECT_TIMEOUT": "0"}, "is not a number of seconds"),
+        ({"CLANDESTINO_LOCK_LEASE": "x"}, "is not a number of seconds"),
         ({"CLANDESTINO_CONTROL_TABLE": "x; DROP TABLE y"}, "is not a plain identifier"),
         ({"CLANDESTINO_LOCK_TIMEOUT": "soon"}, "is not a number of seconds"),
         ({"CLANDESTINO_LOCK_TIMEOUT": "-1"}, "is not a number of seconds"),
@@ -363,6 +373,34 @@ def test_bad_settings_are_one_line_and_exit_2(
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr
     assert not sqlite_project.harness.path.exists()
+
+
+@pytest.mark.parametrize(
+    ("repository", "driver", "setting", "url"),
+    [
+        ("POSTGRES", "asyncpg", "POSTGRES", "postgresql://u@127.0.0.1:9/db"),
+        ("MONGO", "pymongo", "MONGO", "mongodb://127.0.0.1:9/db"),
+        ("ELASTICSEARCH", "elasticsearch", "ELASTICSEARCH", "http://127.0.0.1:9"),
+    ],
+)
+def test_a_backend_whose_driver_is_missing_names_the_extra(
+    sqlite_project: Project, tmp_path: Path, repository: str, driver: str, setting: str, url: str
+) -> None:
+    shadow = tmp_path / "without-driver" / driver
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(f'raise ImportError("No module named {driver}")\n')
+    env = {
+        "PYTHONPATH": str(shadow.parent),
+        "CLANDESTINO_MIGRATION_REPO": repository,
+        f"CLANDESTINO_{setting}_CONNECTION_STRING": url,
+    }
+    sqlite_project.add_effect("x")
+
+    result = sqlite_project.cdt("-m", env=env)
+
+    assert result.returncode == 2
+    assert f"pip install 'clandestino[{repository.lower()}]'" in result.stderr
+    assert result.stderr.count("\n") == 1
 
 
 def test_dotenv_is_read_and_the_environment_wins(sqlite_project: Project) -> None:

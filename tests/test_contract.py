@@ -148,9 +148,8 @@ def test_killed_run_leaves_nothing_half_done_or_says_so(project: Project) -> Non
     assert len(project.harness.records()) == 2
 
 
-def test_a_dead_holders_lock_is_taken_over_after_its_lease(project: Project) -> None:
-    if not project.harness.leaves_markers:
-        pytest.skip("this backend's lock dies with its holder's session: no lease to expire")
+def test_a_dead_holders_lock_is_taken_over_after_its_lease(lease_project: Project) -> None:
+    project = lease_project
     project.add_effect("slow", sleep=60)
     run = _start_and_wait_for(project, "slow")
     os.kill(run.pid, signal.SIGKILL)
