@@ -599,3 +599,18 @@ def test_the_example_project_migrates_lists_and_rolls_back(tmp_path: Path) -> No
     users = sqlite3.connect(example / "clandestino.db").execute("SELECT count(*) FROM users")
     assert users.fetchone() == (0,)
     assert "Done: 1 applied, 2 skipped" in cdt("-m").stdout
+
+
+def test_the_env_example_parses_and_changes_nothing(sqlite_project: Project) -> None:
+    example = Path(__file__).parents[1] / ".env.example"
+    (sqlite_project.root / ".env").write_text(example.read_text())
+    sqlite_project.add_effect("x")
+
+    result = sqlite_project.cdt("-m")
+
+    assert result.returncode == 0, result.stderr
+    assert f"SQLITE ({sqlite_project.harness.path})" in result.stdout
+    names = [line.split("=")[0].lstrip("# ") for line in example.read_text().splitlines()]
+    documented = {name for name in names if name.startswith("CLANDESTINO_")}
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert all(name in readme for name in documented)
