@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 __all__ = ["PASSWORD_ROLE", "TEST_URL", "postgres_server"]
@@ -43,6 +44,9 @@ def postgres_server(workdir: Path) -> Iterator[str]:
     try:
         yield url
     finally:
+        # Keep the server's log beside the session's other files, for a failure to be read.
+        with suppress(OSError):
+            shutil.copy(server.log, workdir / "server.log")
         server.cleanup()
 
 
