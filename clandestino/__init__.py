@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from clandestino.api import (
         MigrationState,
         RunReport,
+        baseline,
         create,
         migrate,
         migrate_database,
@@ -49,6 +50,7 @@ __all__ = [
     "RunReport",
     "UnfinishedMigration",
     "UsageError",
+    "baseline",
     "create",
     "migrate",
     "migrate_database",
@@ -60,6 +62,7 @@ __all__ = [
 _FROM_API = {
     "MigrationState",
     "RunReport",
+    "baseline",
     "create",
     "migrate",
     "migrate_database",

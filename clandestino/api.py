@@ -26,6 +26,7 @@ from clandestino.store import opened
 __all__ = [
     "MigrationState",
     "RunReport",
+    "baseline",
     "create",
     "migrate",
     "migrate_database",
@@ -71,7 +72,7 @@ async def _engine(
     if not store.locking and not read_only:
         emit(Warned("this repository has no lock: never run two deployers at once"))
     async with opened(store):
-        yield Engine(store, files, emit, settings.lock_timeout)
+        yield Engine(store, files, emit, settings.lock_timeout, settings.migration_timeout)
 
 
 async def migrate(
@@ -81,13 +82,35 @@ async def migrate(
     url: str | None = None,
     to: str | None = None,
     dry_run: bool = False,
+    strict: bool | None = None,
     on_event: EventSink | None = None,
     cwd: PathArg = None,
 ) -> RunReport:
-    """Apply every pending migration in order (or up to and including `to`)."""
+    """Apply every pending migration in order (or up to and including `to`).
+
+    `strict` (default: the CLANDESTINO_STRICT setting) refuses to run, with a PlanError, when an
+    applied migration's file is gone or changed, or a pending one sorts before an applied one.
+    """
     settings = _settings(migrations_dir, backend, url, cwd)
+    refuse = settings.strict if strict is None else strict
     async with _engine(settings, on_event, read_only=dry_run) as engine:
-        return await engine.migrate(to=to, dry_run=dry_run)
+        return await engine.migrate(to=to, dry_run=dry_run, strict=refuse)
+
+
+async def baseline(
+    to: str,
+    *,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+) -> RunReport:
+    """Record every migration up to and including `to` as applied without running it: for
+    adopting a database whose changes were made before Clandestino looked after it."""
+    settings = _settings(migrations_dir, backend, url, cwd)
+    async with _engine(settings, on_event, read_only=False) as engine:
+        return await engine.baseline(to)
 
 
 # The original's name for `migrate`.
@@ -124,7 +147,8 @@ async def repair(
     on_event: EventSink | None = None,
     cwd: PathArg = None,
 ) -> list[str]:
-    """Clear the markers that interrupted steps left, after the user has checked the database.
+    """Clear the markers that interrupted steps left, after the user has checked the database,
+    and accept changed files' current content as the one applied.
 
     An interrupted up() becomes pending again; an interrupted down() leaves its migration applied.
     `confirm` receives the names first. Returns the names repaired.

@@ -10,7 +10,8 @@ import argparse
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from clandestino.errors import ClandestinoError, UsageError
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 _HELP_OPTIONS = """\
     -h: Display help
@@ -33,18 +35,29 @@ _HELP_MORE = """\
  Long forms: --help, --migrate, --list, --rollback [N], --create NAME [TYPE]
     -m --dry-run       print what would run, change nothing
     -m --to NAME       apply pending migrations up to and including NAME
+    -m --strict        refuse when a record's file is gone or changed, or a file is out of order
+    -lm --check        exit 1 if anything is pending, missing, changed or interrupted (CI gate)
+    --baseline NAME    record every migration up to NAME as applied, without running it
     -rm N, --steps N   roll back the last N applied migrations
     -rm --to NAME      roll back every migration applied after NAME
     -y, --yes          roll back or repair without asking (required without a terminal)
-    --repair           clear what an interrupted run left (its migration then runs again)
+    --repair           clear what an interrupted run left (its migration then runs again),
+                       and accept changed files as they are now
     -cm NAME [TYPE]    TYPE is a backend name (sqlite, postgres, ...), any case
     --dir PATH         the migrations folder (default ./migrations, CLANDESTINO_MIGRATIONS_DIR)
     --json             one JSON object per event, for CI
     --debug            show the traceback of an error
 
  Exit codes: 0 done or nothing to do, 1 a migration failed, 2 bad usage, configuration or
- migration file, 3 database unreachable or lock not obtained in time, 130 interrupted.
+ migration file, 3 database unreachable or lock not obtained in time, 130 interrupted,
+ 143 terminated.
 """
+
+
+class CheckFailed(ClandestinoError):
+    """-lm --check found migrations that are not all applied as they were."""
+
+    exit_code = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     command.add_argument("-rm", "--rollback", nargs="?", const=0, type=_positive_int)
     command.add_argument("-cm", "--create", nargs="+")
     command.add_argument("--repair", action="store_true")
+    command.add_argument("--baseline", metavar="NAME")
+    parser.add_argument("--strict", action="store_true")
+    parser.add_argument("--check", action="store_true")
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--to")
     parser.add_argument("--steps", type=_positive_int)
@@ -90,6 +106,8 @@ def _check_combinations(args: argparse.Namespace) -> None:
         ),
         (args.yes and not (rolling_back or args.repair), "--yes goes with -rm or --repair"),
         (args.create is not None and len(args.create) > 2, "-cm takes a name and an optional type"),
+        (args.strict and not args.migrate, "--strict goes with -m"),
+        (args.check and not args.list, "--check goes with -lm"),
     ]
     for broken, message in rules:
         if broken:
@@ -117,6 +135,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run `cdt` with `argv` (default: sys.argv[1:]) and return the exit status."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     _ensure_printable(sys.stdout)
+    with _secrets_hidden():
+        return _main(arguments)
+
+
+@contextmanager
+def _secrets_hidden() -> Iterator[None]:
+    """Every byte printed goes through a filter that masks the settings' secrets."""
+    from clandestino.config import raw_values
+    from clandestino.redact import RedactingStream, secrets_in
+
+    secrets = secrets_in(raw_values())
+    if not secrets:
+        yield
+        return
+    saved = sys.stdout, sys.stderr
+    sys.stdout = cast(TextIO, RedactingStream(sys.stdout, secrets))
+    sys.stderr = cast(TextIO, RedactingStream(sys.stderr, secrets))
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _main(arguments: list[str]) -> int:
     debug = "--debug" in arguments
     json_mode = "--json" in arguments
     try:
@@ -132,6 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
+    except _Terminated:
+        sys.stderr.write("terminated\n")
+        return EXIT_TERMINATED
     except Exception as exc:
         if debug:
             traceback.print_exception(exc, file=sys.stderr)
@@ -143,11 +188,41 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if not (args.migrate or args.list or args.rollback is not None or args.create or args.repair):
+    commands = (args.migrate, args.list, args.rollback is not None, args.create, args.repair)
+    if not (any(commands) or args.baseline):
         raise UsageError("no command given", "use one of -m, -lm, -rm, -cm; see `cdt -h`")
     import asyncio
 
-    return asyncio.run(_dispatch(args, cast(TextIO, _PipeSafe(sys.stdout))))
+    return asyncio.run(_until_terminated(_dispatch(args, cast(TextIO, _PipeSafe(sys.stdout)))))
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: the run was cancelled, and cleaned up as for Ctrl-C."""
+
+
+async def _until_terminated(work: Coroutine[Any, Any, int]) -> int:
+    """Run `work`, turning SIGTERM into a cancellation, so that the lock is released and the
+    transaction rolled back as on Ctrl-C, before exiting 143."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    signalled: list[bool] = []
+
+    def on_terminate() -> None:
+        signalled.append(True)
+        if task is not None:
+            task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_terminate)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if signalled:
+            raise _Terminated from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
@@ -155,9 +230,20 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
 
     sink = _sink(args.json, out)
     if args.migrate:
-        await api.migrate(migrations_dir=args.dir, to=args.to, dry_run=args.dry_run, on_event=sink)
+        await api.migrate(
+            migrations_dir=args.dir,
+            to=args.to,
+            dry_run=args.dry_run,
+            strict=args.strict or None,
+            on_event=sink,
+        )
     elif args.list:
-        _print_status(await api.status(migrations_dir=args.dir, on_event=sink), args.json, out)
+        states = await api.status(migrations_dir=args.dir, on_event=sink)
+        _print_status(states, args.json, out)
+        if args.check:
+            _check(states)
+    elif args.baseline:
+        await api.baseline(args.baseline, migrations_dir=args.dir, on_event=sink)
     elif args.create:
         _print_created(await api.create(*args.create, migrations_dir=args.dir), args.json, out)
     elif args.repair:
@@ -213,6 +299,19 @@ def _confirmed(option: str, question: str) -> bool:
     finally:
         signal.signal(signal.SIGINT, previous)
     return answer.strip() in {"Y", "y", "yes", "Yes"}
+
+
+def _check(states: list[Any]) -> None:
+    """-lm --check: the CI gate. Anything but 'all applied, as they were' fails it."""
+    counts = {
+        "pending": sum(not s.applied and not s.interrupted for s in states),
+        "missing": sum(s.file_missing for s in states),
+        "changed": sum(s.changed for s in states),
+        "interrupted": sum(bool(s.interrupted) for s in states),
+    }
+    found = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+    if found:
+        raise CheckFailed(f"check failed: {found} (listed above)", "run `cdt -m`, or see `cdt -h`")
 
 
 def _print_status(states: list[Any], json_mode: bool, out: TextIO) -> None:

@@ -5,6 +5,7 @@ The environment wins over `.env`, as with python-dotenv's defaults. Nothing here
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -21,10 +22,14 @@ __all__ = [
     "LOCK_TIMEOUT",
     "MIGRATIONS_DIR",
     "MIGRATION_REPO",
+    "MIGRATION_TIMEOUT",
+    "STRICT",
     "Settings",
     "check_identifier",
     "load_settings",
     "mask_url",
+    "parse_flag",
+    "raw_values",
 ]
 
 MIGRATION_REPO = "CLANDESTINO_MIGRATION_REPO"
@@ -33,6 +38,8 @@ CONTROL_TABLE = "CLANDESTINO_CONTROL_TABLE"
 LOCK_TIMEOUT = "CLANDESTINO_LOCK_TIMEOUT"
 CONNECT_TIMEOUT = "CLANDESTINO_CONNECT_TIMEOUT"
 LOCK_LEASE = "CLANDESTINO_LOCK_LEASE"
+MIGRATION_TIMEOUT = "CLANDESTINO_MIGRATION_TIMEOUT"
+STRICT = "CLANDESTINO_STRICT"
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -53,6 +60,10 @@ class Settings:
     connect_timeout: float
     # How long a lock document stays valid without renewal (backends with no session locks).
     lock_lease: float
+    # How long one up() or down() may run before it is stopped as a failure; None: no limit.
+    migration_timeout: float | None
+    # Refuse, instead of warning, when records and files disagree (missing, changed, out of order).
+    strict: bool
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """A raw setting, or `default` when it is unset or empty."""
@@ -97,7 +108,24 @@ def load_settings(
             values.get(CONNECT_TIMEOUT), DEFAULT_CONNECT_TIMEOUT, CONNECT_TIMEOUT
         ),
         lock_lease=_positive_seconds(values.get(LOCK_LEASE), DEFAULT_LOCK_LEASE, LOCK_LEASE),
+        migration_timeout=(
+            _positive_seconds(text, 0.0, MIGRATION_TIMEOUT)
+            if (text := values.get(MIGRATION_TIMEOUT))
+            else None
+        ),
+        strict=parse_flag(values.get(STRICT), STRICT, default=False),
     )
+
+
+def parse_flag(text: str | None, setting: str, default: bool) -> bool:
+    """A true/false setting: 1/0, true/false, yes/no, on/off, any case."""
+    if not text:
+        return default
+    if text.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if text.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"{setting}={text!r} is not true or false", "use true or false")
 
 
 def _positive_seconds(text: str | None, default: float, setting: str) -> float:
@@ -156,3 +184,13 @@ def mask_url(url: str) -> str:
 
 
 _SECRET_KEY = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+
+
+def raw_values(cwd: Path | None = None) -> dict[str, str]:
+    """`.env` and the environment merged, without any checking, for a best-effort look (secrets to
+    hide in output) before the settings are read properly."""
+    values: dict[str, str] = {}
+    with contextlib.suppress(ConfigurationError):
+        values.update(_read_dotenv((cwd or Path.cwd()) / ".env"))
+    values.update(os.environ)
+    return values

@@ -9,6 +9,7 @@ where the backend has them.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 from clandestino.discovery import MigrationFile, load_migration_class, user_frame
 from clandestino.errors import ClandestinoError, MigrationFailed, PlanError, UnfinishedMigration
 from clandestino.events import (
+    ChecksumRefreshed,
     Direction,
     EventSink,
     LockWaiting,
     MarkerCleared,
+    MigrationBaselined,
     MigrationErrored,
     MigrationPlanned,
     MigrationSkipped,
@@ -35,6 +38,7 @@ from clandestino.plan import (
     Plan,
     describe_interruption,
     make_plan,
+    policy_problems,
     rollback_targets,
     select_pending,
 )
@@ -68,12 +72,14 @@ class Engine:
         files: list[MigrationFile],
         emit: EventSink,
         lock_timeout: float,
+        step_timeout: float | None = None,
     ) -> None:
         self._store = store
         self._files = files
         self._by_name = {file.name: file for file in files}
         self._emit = emit
         self._lock_timeout = lock_timeout
+        self._step_timeout = step_timeout
         self._classes: dict[str, type[AbstractMigration]] = {}
 
     async def plan(self) -> Plan:
@@ -91,18 +97,22 @@ class Engine:
             )
         return plan
 
-    async def migrate(self, to: str | None = None, dry_run: bool = False) -> RunReport:
+    async def migrate(
+        self, to: str | None = None, dry_run: bool = False, strict: bool = False
+    ) -> RunReport:
         started = time.perf_counter()
         report = RunReport("up", dry_run=dry_run)
         self._emit(RunStarted("up", dry_run))
         # Without the lock a marker may be a live run's, so markers are judged under the lock.
         plan = await self.plan()
+        self._enforce(plan, strict)
         targets = select_pending(plan, to)
         self._load_all(targets)
         try:
             if (targets or plan.interrupted) and not dry_run:
                 async with self._store.lock(self._lock_timeout, self._on_wait):
                     plan = await self._checked_plan()
+                    self._enforce(plan, strict)
                     await self._store.ensure()
                     await self._run_pending(plan, select_pending(plan, to), report)
             else:
@@ -171,8 +181,9 @@ class Engine:
         return self._finish(report, started)
 
     async def repair(self, confirm: Confirm | None = None) -> list[str]:
-        """Clear the markers of interrupted steps, once the user has put things right by hand."""
-        names = [record.name for record in (await self.plan()).interrupted]
+        """Clear the markers of interrupted steps, once the user has put things right by hand,
+        and accept changed files' current content as the one applied."""
+        names = self._to_repair(await self.plan())
         if not names or (confirm is not None and not await confirm(names)):
             return []
         async with self._store.lock(self._lock_timeout, self._on_wait):
@@ -184,7 +195,28 @@ class Engine:
                         record.interrupted is not None and record.interrupted.direction == "up"
                     )
                     self._emit(MarkerCleared(record.name, pending))
+            for file in plan.changed:
+                if file.name in names:
+                    await self._store.update_checksum(file.name, file.checksum)
+                    self._emit(ChecksumRefreshed(file.name))
         return names
+
+    @staticmethod
+    def _to_repair(plan: Plan) -> list[str]:
+        return [r.name for r in plan.interrupted] + [f.name for f in plan.changed]
+
+    async def baseline(self, to: str) -> RunReport:
+        """Record every migration up to and including `to` as applied, without running any."""
+        started = time.perf_counter()
+        report = RunReport("up")
+        async with self._store.lock(self._lock_timeout, self._on_wait):
+            plan = await self._checked_plan()
+            await self._store.ensure()
+            for file in select_pending(plan, to):
+                await self._store.record(file.name, file.checksum, 0)
+                report.done.append(file.name)
+                self._emit(MigrationBaselined(file.name))
+        return self._finish(report, started)
 
     def _file_for_rollback(self, name: str) -> MigrationFile:
         file = self._by_name.get(name)
@@ -241,10 +273,21 @@ class Engine:
         return instance
 
     async def _run_step(self, instance: Any, file: MigrationFile, direction: Direction) -> None:
+        limit = asyncio.timeout(self._step_timeout)
         try:
-            await getattr(instance, direction)()
+            async with limit:
+                await getattr(instance, direction)()
         except Exception as exc:
-            failure = self._failure(exc, file, direction)
+            if limit.expired():
+                failure = MigrationFailed(
+                    f"{file.name}: {direction}() did not finish within {self._step_timeout:g} s",
+                    "it was stopped and nothing of it was recorded; raise or unset "
+                    "CLANDESTINO_MIGRATION_TIMEOUT if it needs longer",
+                )
+            elif (lost := self._store.connection_lost(exc)) is not None:
+                raise lost from exc
+            else:
+                failure = self._failure(exc, file, direction)
             if direction == "up":
                 failure.add_down_error(await self._clean_up(instance, file))
             raise failure from exc
@@ -271,7 +314,10 @@ class Engine:
         effects elsewhere remain.
         """
         try:
-            await instance.down()
+            async with asyncio.timeout(self._step_timeout):
+                await instance.down()
+        except TimeoutError:
+            return f"did not finish within {self._step_timeout:g} s either"
         except ClandestinoError as exc:
             return exc.message
         except Exception as exc:
@@ -287,19 +333,25 @@ class Engine:
         else:
             self._emit(LockWaiting(holder.description, holder.since, self._lock_timeout))
 
+    @staticmethod
+    def _enforce(plan: Plan, strict: bool) -> None:
+        """--strict: refuse to run past records and files that do not agree."""
+        problems = policy_problems(plan)
+        if strict and problems:
+            raise PlanError(
+                f"--strict: {'; '.join(problems)}",
+                "restore the files, or accept them with `cdt --repair`; see `cdt -lm`",
+            )
+
     def _warn_about(self, plan: Plan) -> None:
         for record in plan.interrupted:
             self._emit(Warned(f"{record.name}: {describe_interruption(record.interrupted)}"))
-        for record in plan.missing:
-            self._emit(Warned(f"{record.name} is applied but its file is gone"))
-        for file in plan.changed:
-            self._emit(Warned(f"{file.name} changed since it was applied (checksum differs)"))
         for name, count in plan.duplicates.items():
             self._emit(
                 Warned(f"{name} is recorded {count} times (left by a race of the original tool)")
             )
-        for file in plan.out_of_order:
-            self._emit(Warned(f"{file.name} sorts before a migration that is already applied"))
+        for problem in policy_problems(plan):
+            self._emit(Warned(problem))
 
     def _finish(self, report: RunReport, started: float, failed: int = 0) -> RunReport:
         report.seconds = time.perf_counter() - started

@@ -8,11 +8,13 @@ from datetime import datetime
 from typing import Literal
 
 __all__ = [
+    "ChecksumRefreshed",
     "Direction",
     "Event",
     "EventSink",
     "LockWaiting",
     "MarkerCleared",
+    "MigrationBaselined",
     "MigrationErrored",
     "MigrationPlanned",
     "MigrationSkipped",
@@ -95,6 +97,20 @@ class MarkerCleared:
 
 
 @dataclass(frozen=True)
+class ChecksumRefreshed:
+    """Repair: a changed file's content is now the one on record."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class MigrationBaselined:
+    """Baseline: recorded as applied without running."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class RunFinished:
     direction: Direction
     done: int
@@ -116,6 +132,8 @@ Event = (
     | MigrationSucceeded
     | MigrationErrored
     | MarkerCleared
+    | ChecksumRefreshed
+    | MigrationBaselined
     | RunFinished
 )
 EventSink = Callable[[Event], None]

@@ -13,6 +13,7 @@ from typing import Any
 
 from clandestino_interfaces import IMigrateRepository
 
+from clandestino.errors import ClandestinoError
 from clandestino.store import AppliedMigration, ControlStore, WaitCallback
 
 __all__ = ["RepositoryAdapter", "StoreRepository"]
@@ -58,6 +59,10 @@ class RepositoryAdapter:
     async def remove(self, name: str) -> None:
         await self._repository.remove_migration_execution(migration_name=name)
 
+    async def update_checksum(self, name: str, checksum: str) -> None:
+        # The five-method interface keeps no checksum.
+        return None
+
     async def mark_started(self, name: str, direction: str, owner: str) -> None:
         # The five-method interface has nowhere to keep a marker.
         return None
@@ -74,6 +79,9 @@ class RepositoryAdapter:
         yield
 
     def bind_infra(self, declared: object) -> object | None:
+        return None
+
+    def connection_lost(self, error: BaseException) -> ClandestinoError | None:
         return None
 
     def legacy_repository(self) -> object:

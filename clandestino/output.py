@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from clandestino.events import (
+    ChecksumRefreshed,
     Event,
     LockWaiting,
     MarkerCleared,
+    MigrationBaselined,
     MigrationErrored,
     MigrationPlanned,
     MigrationSkipped,
@@ -71,6 +73,10 @@ class TextRenderer:
                 self._line(f" {OK}")
             case MigrationErrored():
                 self._line(f" {ERROR}")
+            case ChecksumRefreshed(name=name):
+                self._line(f"-> repaired {name}: its current content is now the one applied {OK}")
+            case MigrationBaselined(name=name):
+                self._line(f"-> baselined {name} {OK}")
             case MarkerCleared(name=name, pending=pending):
                 after = "pending, runs again" if pending else "stays applied"
                 self._line(f"-> repaired {name}: {after} {OK}")

@@ -17,6 +17,7 @@ __all__ = [
     "describe_interruption",
     "make_plan",
     "migration_states",
+    "policy_problems",
     "rollback_targets",
     "select_pending",
 ]
@@ -68,6 +69,17 @@ def make_plan(files: list[MigrationFile], applied: list[AppliedMigration]) -> Pl
         interrupted=interrupted,
         duplicates={name: count for name, count in counts.items() if count > 1},
     )
+
+
+def policy_problems(plan: Plan) -> list[str]:
+    """What --strict refuses: applied records without a file, applied files that changed, and
+    pending files that sort before one already applied."""
+    problems = [f"{record.name} is applied but its file is gone" for record in plan.missing]
+    problems += [f"{file.name} changed since it was applied" for file in plan.changed]
+    problems += [
+        f"{file.name} is pending but sorts before an applied one" for file in plan.out_of_order
+    ]
+    return problems
 
 
 def select_pending(plan: Plan, to: str | None) -> list[MigrationFile]:

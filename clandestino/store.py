@@ -11,7 +11,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from clandestino.errors import ClandestinoError
 
 __all__ = [
     "AppliedMigration",
@@ -84,6 +87,10 @@ class ControlStore(Protocol):
         """Forget `name`: its record and any marker."""
         ...
 
+    async def update_checksum(self, name: str, checksum: str) -> None:
+        """Repair: accept a migration file's current content as the one applied."""
+        ...
+
     async def mark_started(self, name: str, direction: str, owner: str) -> None:
         """Leave a marker that outlives a crash between a step and its record. Stores whose
         transactions make that crash harmless do nothing."""
@@ -105,6 +112,11 @@ class ControlStore(Protocol):
 
     def legacy_repository(self) -> object:
         """What the original passed to `AbstractMigration.__init__` as `migration_repository`."""
+        ...
+
+    def connection_lost(self, error: BaseException) -> ClandestinoError | None:
+        """If `error`, raised inside a migration, means the connection to the database is gone,
+        the error to stop the run with (exit 3) instead of blaming the migration."""
         ...
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from clandestino.config import Settings, mask_url
+from clandestino.config import Settings, mask_url, parse_flag
 from clandestino.errors import ClandestinoError, ConfigurationError, DatabaseUnavailable
 
 if TYPE_CHECKING:
@@ -25,8 +25,6 @@ API_KEY = "CLANDESTINO_ELASTICSEARCH_API_KEY"
 VERIFY_CERTS = "CLANDESTINO_ELASTICSEARCH_VERIFY_CERTS"
 CA_CERTS = "CLANDESTINO_ELASTICSEARCH_CA_CERTS"
 _URL_HINT = "use http(s)://host:9200, with user:password@ in it or in their own settings"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,8 @@ class ElasticsearchTarget:
             )
         host = parts.hostname + (f":{port}" if port else "")
         node = urlunsplit((parts.scheme, host, parts.path, "", ""))
-        options: dict[str, Any] = {"verify_certs": _flag(settings.get(VERIFY_CERTS), VERIFY_CERTS)}
+        verify = parse_flag(settings.get(VERIFY_CERTS), VERIFY_CERTS, default=True)
+        options: dict[str, Any] = {"verify_certs": verify}
         user = unquote(parts.username or "") or settings.get(USER)
         password = unquote(parts.password or "") or settings.get(PASSWORD)
         if user:
@@ -72,14 +71,6 @@ class ElasticsearchTarget:
             )
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"{URL} is not usable: {exc}", _URL_HINT) from exc
-
-
-def _flag(text: str | None, setting: str) -> bool:
-    if text is None or text.lower() in _TRUE:
-        return True
-    if text.lower() in _FALSE:
-        return False
-    raise ConfigurationError(f"{setting}={text!r} is not true or false")
 
 
 def database_error(exc: BaseException, target: ElasticsearchTarget, doing: str) -> ClandestinoError:

@@ -16,9 +16,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from elastic_transport import TransportError
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import ApiError, ConflictError, NotFoundError
 
+from clandestino.errors import ClandestinoError
 from clandestino.lease import Lease, lease_lock
 from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, Interruption, WaitCallback
@@ -186,6 +188,14 @@ class ElasticsearchStore:
         except NotFoundError:
             return
 
+    async def update_checksum(self, name: str, checksum: str) -> None:
+        await self._call(
+            "write to",
+            lambda: self._es.update(
+                index=self._index, id=name, doc={"checksum": checksum}, refresh=True
+            ),
+        )
+
     async def mark_started(self, name: str, direction: str, owner: str) -> None:
         marker = {"direction": direction, "owner": owner, "since": _stamp(datetime.now(UTC))}
         await self._call(
@@ -240,6 +250,11 @@ class ElasticsearchStore:
     def bind_infra(self, declared: object) -> object | None:
         if isinstance(declared, ElasticsearchInfra):
             return ElasticsearchInfra.bound_to(self._es)
+        return None
+
+    def connection_lost(self, error: BaseException) -> ClandestinoError | None:
+        if isinstance(error, TransportConnectionError | ConnectionTimeout):
+            return database_error(error, self._target, "talk to")
         return None
 
     def legacy_repository(self) -> object:

@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
+from clandestino.errors import ClandestinoError
 from clandestino.lease import Lease, lease_lock
 from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, Interruption, WaitCallback
@@ -126,6 +127,12 @@ class MongoStore:
             "write to", lambda: self._records.delete_many({"name": name}, session=self._session)
         )
 
+    async def update_checksum(self, name: str, checksum: str) -> None:
+        await self._call(
+            "write to",
+            lambda: self._records.update_many({"name": name}, {"$set": {"checksum": checksum}}),
+        )
+
     async def mark_started(self, name: str, direction: str, owner: str) -> None:
         # Outside any transaction: the marker must outlive the step's own failure. It names the
         # session the step's transaction will use, so a repair can end that transaction if this
@@ -188,6 +195,11 @@ class MongoStore:
         if isinstance(declared, MongoInfra) and declared.targets_configured_database():
             assert self._client is not None
             return MongoInfra.bound_to(self._client, self._target.database, self)
+        return None
+
+    def connection_lost(self, error: BaseException) -> ClandestinoError | None:
+        if isinstance(error, ConnectionFailure):
+            return database_error(error, self._target, "talk to")
         return None
 
     def legacy_repository(self) -> object:

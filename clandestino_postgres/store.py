@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
-from clandestino.errors import LockTimeout
+from clandestino.errors import ClandestinoError, LockTimeout
 from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, LockHolder, WaitCallback
 from clandestino_postgres.connect import ConnectionTarget, database_error
@@ -148,6 +148,14 @@ class PostgresStore:
             ),
         )
 
+    async def update_checksum(self, name: str, checksum: str) -> None:
+        await self._db(
+            "write to",
+            lambda: self._conn.execute(
+                f"UPDATE {self._table} SET checksum = $1 WHERE migration_name = $2", checksum, name
+            ),
+        )
+
     async def mark_started(self, name: str, direction: str, owner: str) -> None:
         # A step and its record commit together, so no crash can come between them.
         return None
@@ -212,6 +220,16 @@ class PostgresStore:
         if isinstance(declared, PostgresInfra) and declared.targets_configured_database():
             return PostgresInfra.bound_to(self._conn)
         return None
+
+    def connection_lost(self, error: BaseException) -> ClandestinoError | None:
+        lost = (
+            asyncpg.ConnectionDoesNotExistError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.AdminShutdownError,
+            asyncpg.CrashShutdownError,
+            OSError,
+        )
+        return database_error(error, self._target, "talk to") if isinstance(error, lost) else None
 
     def legacy_repository(self) -> object:
         return StoreRepository(self)

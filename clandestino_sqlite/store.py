@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from clandestino.errors import DatabaseUnavailable, LockTimeout
+from clandestino.errors import ClandestinoError, DatabaseUnavailable, LockTimeout
 from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, LockHolder, WaitCallback
 from clandestino_sqlite.infra import SQLiteInfra
@@ -139,6 +139,14 @@ class SqliteStore:
     async def remove(self, name: str) -> None:
         await self._run(self._sql, f"DELETE FROM {self._table} WHERE migration_name = ?", name)
 
+    async def update_checksum(self, name: str, checksum: str) -> None:
+        await self._run(
+            self._sql,
+            f"UPDATE {self._table} SET checksum = ? WHERE migration_name = ?",
+            checksum,
+            name,
+        )
+
     async def mark_started(self, name: str, direction: str, owner: str) -> None:
         # A step and its record commit together, so no crash can come between them.
         return None
@@ -201,6 +209,9 @@ class SqliteStore:
         if not declared.targets(self._path):
             return None
         return SQLiteInfra.bound_to(connection, self._path)
+
+    def connection_lost(self, error: BaseException) -> ClandestinoError | None:
+        return None
 
     def legacy_repository(self) -> object:
         return StoreRepository(self)

@@ -338,7 +338,6 @@ class ElasticsearchHarness(BackendHarness):
             "CLANDESTINO_MIGRATION_REPO": "ELASTICSEARCH",
             "CLANDESTINO_ELASTICSEARCH_CONNECTION_STRING": self.server_url,
             "CLANDESTINO_CONTROL_TABLE": self.control,
-            "CLANDESTINO_LOCK_LEASE": "3",
         }
 
     def effect_migration(
@@ -457,7 +456,6 @@ class MongoHarness(BackendHarness):
         return {
             "CLANDESTINO_MIGRATION_REPO": "MONGO",
             "CLANDESTINO_MONGO_CONNECTION_STRING": self.url,
-            "CLANDESTINO_LOCK_LEASE": "3",
         }
 
     def effect_migration(

@@ -101,8 +101,10 @@ def test_failing_migration_stops_the_run_and_records_nothing(
 
 
 def _start_and_wait_for(project: Project, tag: str) -> subprocess.Popen[str]:
-    """Start `cdt -m` and return once the sleeping migration `tag` has written its effect."""
-    run = project.start("-m")
+    """Start `cdt -m` and return once the sleeping migration `tag` has written its effect.
+
+    Its lock lease is short, so that a test need not wait long for it to run out."""
+    run = project.start("-m", env={"CLANDESTINO_LOCK_LEASE": "3"})
     deadline = time.monotonic() + 60
     while not project.harness.started_marker(tag).exists():
         assert run.poll() is None, run.communicate()
