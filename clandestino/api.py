@@ -16,7 +16,7 @@ from pathlib import Path
 
 from clandestino.backends import DEFAULT_BACKEND, load_backend, resolve_store
 from clandestino.config import MIGRATION_REPO, MIGRATIONS_DIR, Settings, load_settings
-from clandestino.discovery import discover
+from clandestino.discovery import discover, stray_files
 from clandestino.engine import Engine, RunReport
 from clandestino.events import EventSink, RepositoryChosen, Warned
 from clandestino.plan import MigrationState, migration_states
@@ -67,6 +67,8 @@ async def _engine(
 ) -> AsyncIterator[Engine]:
     emit = on_event or _log_event
     files = discover(settings.migrations_dir)
+    for path in stray_files(settings.migrations_dir):
+        emit(Warned(f"{path} is not run: migration files are named migration_<stamp>_<name>.py"))
     store = resolve_store(settings, [file.name for file in files], read_only)
     emit(RepositoryChosen(store.description, store.locking))
     if not store.locking and not read_only:

@@ -264,9 +264,14 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _sink(json_mode: bool, out: TextIO) -> EventSink:
-    from clandestino.output import JsonRenderer, TextRenderer
+    import os
 
-    return JsonRenderer(out) if json_mode else TextRenderer(out, sys.stderr)
+    from clandestino.output import JsonRenderer, TextRenderer, wants_colour
+
+    if json_mode:
+        return JsonRenderer(out)
+    colour = wants_colour(sys.stdout, os.environ)
+    return TextRenderer(out, sys.stderr, colour, wants_colour(sys.stderr, os.environ))
 
 
 def _ask(names: list[str]) -> bool:
@@ -347,7 +352,12 @@ def _report_error(exc: ClandestinoError, json_mode: bool, debug: bool) -> None:
         fields = {"message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
         print(json_line("error", fields))
     else:
-        sys.stderr.write(f"error: {exc.one_line()}\n")
+        import os
+
+        from clandestino.output import paint, wants_colour
+
+        line = paint(f"error: {exc.one_line()}", "31", wants_colour(sys.stderr, os.environ))
+        sys.stderr.write(line + "\n")
 
 
 def _ensure_printable(stream: TextIO) -> None:

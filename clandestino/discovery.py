@@ -26,6 +26,7 @@ __all__ = [
     "discover",
     "import_user_file",
     "load_migration_class",
+    "stray_files",
     "user_frame",
 ]
 
@@ -54,6 +55,24 @@ def discover(folder: Path) -> list[MigrationFile]:
     except OSError as exc:
         raise ConfigurationError(f"cannot read migrations folder {folder}: {exc}") from exc
     return sorted((MigrationFile(p.stem, p, _checksum(p)) for p in paths), key=lambda f: f.name)
+
+
+# Files a migrations folder may hold besides migrations: the original's overrides.
+_KNOWN_FILES = {"ref.py", "repository.py", "__init__.py"}
+
+
+def stray_files(folder: Path) -> list[Path]:
+    """Python files in `folder` that are not migrations (nor ref.py / repository.py): most likely
+    a migration misnamed, which would silently never run."""
+    try:
+        paths = list(folder.iterdir())
+    except OSError:
+        return []
+    return sorted(
+        path
+        for path in paths
+        if path.suffix == ".py" and not _is_migration(path) and path.name not in _KNOWN_FILES
+    )
 
 
 def _is_migration(path: Path) -> bool:

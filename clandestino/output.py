@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -33,7 +34,9 @@ __all__ = [
     "JsonRenderer",
     "TextRenderer",
     "json_line",
+    "paint",
     "status_lines",
+    "wants_colour",
 ]
 
 # The original's status symbols (clandestino_interfaces.MigrationStatus).
@@ -43,12 +46,30 @@ _LEGEND = f"{OK} - success |  {ERROR} - error |  {SKIPPED} - skipped"
 _VERB = {"up": "running", "down": "rolling back"}
 
 
+_RED, _GREEN, _YELLOW = "31", "32", "33"
+
+
+def paint(text: str, colour: str, enabled: bool) -> str:
+    """`text` in an ANSI colour when `enabled` (a terminal, and NO_COLOR unset)."""
+    return f"\033[{colour}m{text}\033[0m" if enabled else text
+
+
+def wants_colour(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """Colour on a terminal only, and never when NO_COLOR is set (no-color.org)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not environ.get("NO_COLOR")
+
+
 class TextRenderer:
     """The original tool's lines, plus a summary; warnings go to `errors`."""
 
-    def __init__(self, out: TextIO, errors: TextIO) -> None:
+    def __init__(
+        self, out: TextIO, errors: TextIO, colour: bool = False, colour_errors: bool = False
+    ) -> None:
         self._out = out
         self._errors = errors
+        self._colour = colour
+        self._colour_errors = colour_errors
 
     def __call__(self, event: Event) -> None:
         match event:
@@ -84,10 +105,12 @@ class TextRenderer:
                 when = f" since {since:%Y-%m-%d %H:%M:%S %Z}" if since else ""
                 self._line(f"waiting for the lock held by {holder}{when} (up to {timeout:g} s)")
             case Warned(message=message):
-                self._errors.write(f"warning: {message}\n")
+                self._errors.write(
+                    paint(f"warning: {message}", _YELLOW, self._colour_errors) + "\n"
+                )
                 self._errors.flush()
-            case RunFinished():
-                self._line(_summary(event))
+            case RunFinished(failed=failed):
+                self._line(paint(_summary(event), _RED if failed else _GREEN, self._colour))
 
     def _line(self, text: str) -> None:
         self._out.write(text + "\n")

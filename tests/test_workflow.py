@@ -1,0 +1,189 @@
+"""A team's daily commands: the policy for missing, changed and out-of-order files (--strict),
+--baseline, the CI gate -lm --check, --repair of checksums, and output for people and for CI:
+stray files, secrets never printed, colour only on a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CDT, Project
+
+SECRET = "pa55:w0rd@never-shown"
+
+
+def _applied_then(project: Project, change: str) -> tuple[Path, Path]:
+    """Two migrations applied, then the change a teammate makes to the folder."""
+    first = project.add_effect("first")
+    second = project.add_effect("second")
+    assert project.cdt("-m").returncode == 0
+    if change == "missing":
+        second.unlink()
+    elif change == "changed":
+        first.write_text(first.read_text() + "\n# edited after it was applied\n")
+    elif change == "out_of_order":
+        late = first.with_name(first.name.replace("_first", "_early"))
+        late = late.with_name(late.name.replace("00_00_01", "00_00_00"))
+        late.write_text(project.harness.effect_migration("early"))
+    return first, second
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ("missing", "is applied but its file is gone"),
+        ("changed", "changed since it was applied"),
+        ("out_of_order", "is pending but sorts before an applied one"),
+    ],
+)
+def test_disagreements_warn_by_default_and_strict_refuses(
+    sqlite_project: Project, change: str, problem: str
+) -> None:
+    _applied_then(sqlite_project, change)
+    before = sqlite_project.harness.effects()
+
+    strict = sqlite_project.cdt("-m", "--strict")
+    by_setting = sqlite_project.cdt("-m", env={"CLANDESTINO_STRICT": "true"})
+
+    for refused in (strict, by_setting):
+        assert refused.returncode == 2
+        assert refused.stderr.startswith("error: --strict: ") and problem in refused.stderr
+    assert sqlite_project.harness.effects() == before
+    warned = sqlite_project.cdt("-m")
+    assert warned.returncode == 0, warned.stderr
+    assert "warning: " in warned.stderr and problem in warned.stderr
+    if change == "out_of_order":
+        assert sqlite_project.harness.effects() == [*before, "early"]
+
+
+def test_baseline_records_without_running_then_migrate_runs_the_rest(
+    sqlite_project: Project,
+) -> None:
+    names = [sqlite_project.add_effect(tag).stem for tag in ("old1", "old2", "new")]
+
+    baselined = sqlite_project.cdt("--baseline", names[1])
+    applied = sqlite_project.cdt("-m")
+
+    assert baselined.returncode == 0, baselined.stderr
+    assert [f"-> baselined {name} ✅" for name in names[:2]] == [
+        line for line in baselined.stdout.splitlines() if line.startswith("-> baselined")
+    ]
+    assert applied.returncode == 0, applied.stderr
+    assert sqlite_project.harness.effects() == ["new"]
+    assert sqlite_project.harness.records() == names
+
+
+def test_the_ci_gate_fails_on_pending_and_changed_and_passes_when_all_is_applied(
+    sqlite_project: Project,
+) -> None:
+    first = sqlite_project.add_effect("one")
+
+    pending = sqlite_project.cdt("-lm", "--check")
+    assert sqlite_project.cdt("-m").returncode == 0
+    clean = sqlite_project.cdt("-lm", "--check")
+    first.write_text(first.read_text() + "\n# edited\n")
+    changed = sqlite_project.cdt("-lm", "--check")
+
+    assert pending.returncode == 1 and "check failed: 1 pending" in pending.stderr
+    assert clean.returncode == 0, clean.stderr
+    assert changed.returncode == 1 and "check failed: 1 changed" in changed.stderr
+    assert first.stem in changed.stdout
+
+
+def test_repair_accepts_a_changed_file_as_it_is_now(sqlite_project: Project) -> None:
+    first = sqlite_project.add_effect("edited")
+    assert sqlite_project.cdt("-m").returncode == 0
+    first.write_text(first.read_text() + "\n# a comment added later\n")
+
+    repaired = sqlite_project.cdt("--repair", "--yes")
+
+    assert repaired.returncode == 0, repaired.stderr
+    assert f"-> repaired {first.stem}: its current content is now the one applied ✅" in (
+        repaired.stdout
+    )
+    assert sqlite_project.cdt("-m", "--strict").returncode == 0
+    assert sqlite_project.cdt("-lm", "--check").returncode == 0
+    assert sqlite_project.harness.effects() == ["edited"]
+
+
+def test_a_stray_python_file_is_warned_about_and_not_run(sqlite_project: Project) -> None:
+    stray = sqlite_project.migrations / "Migration_2024_add_users.py"
+    stray.write_text("raise SystemExit('must never be imported')\n")
+    sqlite_project.add_effect("real")
+
+    result = sqlite_project.cdt("-m")
+
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {stray} is not run" in result.stderr
+    assert sqlite_project.harness.effects() == ["real"]
+
+
+@pytest.mark.parametrize("options", [[], ["--json"], ["--debug"]])
+def test_secrets_never_appear_in_any_output(sqlite_project: Project, options: list[str]) -> None:
+    sqlite_project.add(
+        "import os\n"
+        "from clandestino_interfaces import AbstractMigration\n\n\n"
+        "class Migration(AbstractMigration):\n"
+        "    async def up(self) -> None:\n"
+        "        url = os.environ['CLANDESTINO_POSTGRES_CONNECTION_STRING']\n"
+        "        raise RuntimeError(f'cannot reach {url} with {os.environ[\"X_TOKEN_COPY\"]}')\n\n"
+        "    async def down(self) -> None:\n"
+        "        pass\n",
+        "leaky",
+    )
+    env = {
+        "CLANDESTINO_POSTGRES_CONNECTION_STRING": f"postgresql://app:{SECRET}@db:5432/app",
+        "CLANDESTINO_ELASTICSEARCH_API_KEY": "c2VjcmV0LWFwaS1rZXk=",
+        "X_TOKEN_COPY": "c2VjcmV0LWFwaS1rZXk=",
+    }
+
+    result = sqlite_project.cdt("-m", *options, env=env)
+
+    assert result.returncode == 1
+    printed = result.stdout + result.stderr
+    assert SECRET not in printed and "c2VjcmV0LWFwaS1rZXk=" not in printed
+    assert "postgresql://app:***@db:5432/app" in printed
+    if "--json" in options:
+        assert json.loads(result.stdout.splitlines()[-1])["event"] == "error"
+    if "--debug" in options:
+        assert "Traceback" in printed
+
+
+def _on_a_terminal(project: Project, env: dict[str, str]) -> str:
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [CDT, "-m"], cwd=project.root, env={**project.env, **env},
+            stdin=terminal, stdout=terminal, stderr=terminal,
+        )  # fmt: skip
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        process.wait(timeout=60)
+    finally:
+        os.close(controller)
+    return b"".join(chunks).decode()
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(sqlite_project: Project) -> None:
+    sqlite_project.add_effect("coloured")
+
+    terminal = _on_a_terminal(sqlite_project, {})
+    no_color = _on_a_terminal(sqlite_project, {"NO_COLOR": "1"})
+    piped = sqlite_project.cdt("-m")
+
+    assert "\033[32mDone: 1 applied" in terminal
+    assert "\033[" not in no_color and "Done: 0 applied" in no_color
+    assert "\033[" not in piped.stdout + piped.stderr
