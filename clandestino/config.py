@@ -70,6 +70,13 @@ class Settings:
         value = self.values.get(name)
         return value if value else default
 
+    def require(self, name: str, hint: str) -> str:
+        """A setting the chosen backend cannot do without."""
+        value = self.get(name)
+        if not value:
+            raise ConfigurationError(f"{name} is not set", hint)
+        return value
+
     def path(self, name: str, default: str) -> Path:
         """A setting holding a path, made absolute against the working directory."""
         return self.cwd / Path(self.get(name, default) or default).expanduser()

@@ -8,13 +8,14 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import selectors
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
+
+from tests.servers.launch import read_url, stop
 
 __all__ = ["JAVA_HOME", "TEST_URL", "elasticsearch_server"]
 
@@ -73,9 +74,9 @@ def elasticsearch_server(workdir: Path) -> Iterator[str]:
             cwd=node_dir,
         )
     try:
-        yield _read_url(process, log_path, time.monotonic() + START_TIMEOUT)
+        yield read_url(process, log_path, time.monotonic() + START_TIMEOUT, "Elasticsearch")
     finally:
-        _stop(process)
+        stop(process, STOP_TIMEOUT)
 
 
 def find_java_home() -> Path:
@@ -177,56 +178,3 @@ def _run_maven(java_home: Path, target: Path) -> None:
         output = "\n".join((result.stdout + result.stderr).splitlines()[-LOG_TAIL:])
         raise RuntimeError(f"building the Elasticsearch launcher failed:\n{output}")
     (target / "launcher.stamp").touch()
-
-
-def _read_url(process: subprocess.Popen[bytes], log_path: Path, deadline: float) -> str:
-    """Wait, until the deadline, for the launcher's `URL http://...` line."""
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    buffer = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RuntimeError(
-                    f"Elasticsearch did not start within {START_TIMEOUT:.0f}s; last lines of "
-                    f"{log_path}:\n{_tail(log_path)}"
-                )
-            if not selector.select(remaining):
-                continue
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                with suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=10)
-                raise RuntimeError(
-                    f"Elasticsearch exited before it was ready (exit code {process.poll()}); "
-                    f"last lines of {log_path}:\n{_tail(log_path)}"
-                )
-            *lines, buffer = (buffer + chunk).split(b"\n")
-            for line in lines:
-                if line.startswith(b"URL "):
-                    return line.removeprefix(b"URL ").decode().strip()
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Close the launcher's stdin, which closes the node; kill it if it lingers."""
-    if process.stdin is not None:
-        with suppress(OSError):
-            process.stdin.close()
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    finally:
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def _tail(path: Path) -> str:
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as error:
-        return f"(no log: {error})"
-    return "\n".join(lines[-LOG_TAIL:])

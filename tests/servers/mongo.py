@@ -17,12 +17,11 @@ pymongo allows transactions on it. Per session, in a conftest:
 from __future__ import annotations
 
 import os
-import selectors
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ TEST_URL = "CLANDESTINO_TEST_MONGO_URL"
 REPLICA_SET = "secantus"  # the set name the server advertises in `hello`
 START_TIMEOUT = 60.0  # it is listening in well under a second
 STOP_TIMEOUT = 30.0
-LOG_TAIL = 40
 
 
 @contextmanager
@@ -44,6 +42,9 @@ def mongo_server(workdir: Path, *, root_user: tuple[str, str] | None = None) -> 
     and refuses every other command until a client authenticates: connect with
     f"mongodb://{name}:{password}@127.0.0.1:PORT/{database}?authSource=admin".
     """
+    # Imported here: this file also runs as the server's own script, outside the tests' path.
+    from tests.servers.launch import read_url, stop
+
     given = os.environ.get(TEST_URL)
     if given:
         yield given.rstrip("/")
@@ -67,62 +68,9 @@ def mongo_server(workdir: Path, *, root_user: tuple[str, str] | None = None) -> 
             env=env,
         )
     try:
-        yield _read_url(process, log_path, time.monotonic() + START_TIMEOUT)
+        yield read_url(process, log_path, time.monotonic() + START_TIMEOUT, "SecantusDB")
     finally:
-        _stop(process)
-
-
-def _read_url(process: subprocess.Popen[bytes], log_path: Path, deadline: float) -> str:
-    """Wait, until the deadline, for the launcher's `URL mongodb://...` line."""
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    buffer = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RuntimeError(
-                    f"SecantusDB did not start within {START_TIMEOUT:.0f}s; last lines of "
-                    f"{log_path}:\n{_tail(log_path)}"
-                )
-            if not selector.select(remaining):
-                continue
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                with suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=10)
-                raise RuntimeError(
-                    f"SecantusDB exited before it was ready (exit code {process.poll()}); "
-                    f"last lines of {log_path}:\n{_tail(log_path)}"
-                )
-            *lines, buffer = (buffer + chunk).split(b"\n")
-            for line in lines:
-                if line.startswith(b"URL "):
-                    return line.removeprefix(b"URL ").decode().strip()
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Close the launcher's stdin, which stops the server; kill it if it lingers."""
-    if process.stdin is not None:
-        with suppress(OSError):
-            process.stdin.close()
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    finally:
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def _tail(path: Path) -> str:
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as error:
-        return f"(no log: {error})"
-    return "\n".join(lines[-LOG_TAIL:])
+        stop(process, STOP_TIMEOUT)
 
 
 # --- The launcher: this file run as a script, in the server's own process. ---
