@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import io
 import sys
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MIGRATION_PREFIX",
     "MigrationFile",
+    "check_folder",
     "discover",
     "import_user_file",
     "load_migration_class",
@@ -45,16 +48,29 @@ class MigrationFile:
 
 def discover(folder: Path) -> list[MigrationFile]:
     """Every migration in `folder`, in the order they apply (sorted by module name)."""
-    if not folder.is_dir():
+    check_folder(folder)
+    try:
+        paths = [p for p in folder.iterdir() if _is_migration(p)]
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read migrations folder {folder}: {exc.strerror}",
+            "check the folder's permissions for the user running cdt",
+        ) from exc
+    return sorted((MigrationFile(p.stem, p, _checksum(p)) for p in paths), key=lambda f: f.name)
+
+
+def check_folder(folder: Path) -> None:
+    """The migrations folder must be a folder; say plainly what it is instead."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigurationError(
+            f"migrations folder {folder} is not a folder",
+            "point --dir / CLANDESTINO_MIGRATIONS_DIR at the folder of migration files",
+        )
+    if not folder.exists():
         raise ConfigurationError(
             f"migrations folder {folder} does not exist",
             "create one with `cdt -cm NAME`, or point --dir / CLANDESTINO_MIGRATIONS_DIR at it",
         )
-    try:
-        paths = [p for p in folder.iterdir() if _is_migration(p)]
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read migrations folder {folder}: {exc}") from exc
-    return sorted((MigrationFile(p.stem, p, _checksum(p)) for p in paths), key=lambda f: f.name)
 
 
 # Files a migrations folder may hold besides migrations: the original's overrides.
@@ -76,7 +92,14 @@ def stray_files(folder: Path) -> list[Path]:
 
 
 def _is_migration(path: Path) -> bool:
-    return path.suffix == ".py" and path.stem.startswith(MIGRATION_PREFIX) and path.is_file()
+    # The name must also be a module name, as the original imported migrations by it.
+    stem = path.stem
+    return (
+        path.suffix == ".py"
+        and stem.startswith(MIGRATION_PREFIX)
+        and stem.isidentifier()
+        and path.is_file()
+    )
 
 
 def _checksum(path: Path) -> str:
@@ -93,6 +116,7 @@ def import_user_file(path: Path, module_name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise MigrationFileError(f"cannot import {path}: not a Python source file")
+    _check_encoding(path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
@@ -103,7 +127,7 @@ def import_user_file(path: Path, module_name: str) -> ModuleType:
         raise MigrationFileError(
             f"{where}: syntax error: {exc.msg}", "fix the file, then run again"
         ) from exc
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         sys.modules.pop(module_name, None)
         raise MigrationFileError(
             f"cannot import {user_frame(exc.__traceback__, path)}: {type(exc).__name__}: {exc}",
@@ -112,7 +136,27 @@ def import_user_file(path: Path, module_name: str) -> ModuleType:
     return module
 
 
-def _import_hint(exc: Exception, path: Path) -> str:
+def _check_encoding(path: Path) -> None:
+    """Python accepts bytes that are not UTF-8 in comments; a migration must be readable text."""
+    try:
+        data = path.read_bytes()
+        try:
+            encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+        except SyntaxError:
+            # Its first lines are not even UTF-8: the decoding below says where.
+            encoding = "utf-8"
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MigrationFileError(
+            f"{path}, line {line}: not valid {exc.encoding.upper()} (byte 0x{data[exc.start]:02x})",
+            "save it as UTF-8, or declare its encoding in a `# -*- coding: ... -*-` line",
+        ) from exc
+    except (OSError, SyntaxError, LookupError) as exc:
+        raise MigrationFileError(f"cannot read {path}: {exc}", "check the file") from exc
+
+
+def _import_hint(exc: BaseException, path: Path) -> str:
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         sibling = path.parent / f"{exc.name.split('.')[0]}.py"
         if sibling.is_file():
@@ -147,7 +191,12 @@ def load_migration_class(migration: MigrationFile) -> type[AbstractMigration]:
     module_name = f"_clandestino_migration_{migration.name}_{migration.checksum[:12]}"
     module = import_user_file(migration.path, module_name)
     cls = getattr(module, "Migration", None)
-    if not inspect.isclass(cls):
+    if cls is not None and not inspect.isclass(cls):
+        raise MigrationFileError(
+            f"{migration.path}: Migration is not a class",
+            "define `class Migration(AbstractMigration)` with async up() and down()",
+        )
+    if cls is None:
         raise MigrationFileError(
             f"{migration.path}: no Migration class",
             "define `class Migration(AbstractMigration)` with async up() and down()",

@@ -338,9 +338,10 @@ class Engine:
         """--strict: refuse to run past records and files that do not agree."""
         problems = policy_problems(plan)
         if strict and problems:
+            hints = dict.fromkeys(problem.hint for problem in problems)
             raise PlanError(
-                f"--strict: {'; '.join(problems)}",
-                "restore the files, or accept them with `cdt --repair`; see `cdt -lm`",
+                f"--strict: {'; '.join(problem.refusal for problem in problems)}",
+                "; ".join(hints),
             )
 
     def _warn_about(self, plan: Plan) -> None:
@@ -351,7 +352,7 @@ class Engine:
                 Warned(f"{name} is recorded {count} times (left by a race of the original tool)")
             )
         for problem in policy_problems(plan):
-            self._emit(Warned(problem))
+            self._emit(Warned(problem.warning))
 
     def _finish(self, report: RunReport, started: float, failed: int = 0) -> RunReport:
         report.seconds = time.perf_counter() - started

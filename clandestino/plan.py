@@ -13,6 +13,7 @@ from clandestino.errors import PlanError
 from clandestino.store import AppliedMigration, Interruption
 
 __all__ = [
+    "Disagreement",
     "MigrationState",
     "Plan",
     "describe_interruption",
@@ -35,6 +36,8 @@ class Plan:
     interrupted: list[AppliedMigration]
     # Names recorded more than once (the original tool's races could do that), with the count.
     duplicates: dict[str, int]
+    # The last migration on disk that is applied, by name: what out-of-order pending ones precede.
+    last_applied: str
 
     # Cached: the engine asks once per migration file, and rebuilding the set each time made a
     # run O(N^2) (about 50 ms of a no-op run at N = 1,000, over a second at 5,000).
@@ -71,16 +74,48 @@ def make_plan(files: list[MigrationFile], applied: list[AppliedMigration]) -> Pl
         out_of_order=[file for file in pending if file.name < last_applied],
         interrupted=interrupted,
         duplicates={name: count for name, count in counts.items() if count > 1},
+        last_applied=last_applied,
     )
 
 
-def policy_problems(plan: Plan) -> list[str]:
+@dataclass(frozen=True)
+class Disagreement:
+    """Records and files that do not agree: `warning` by default, `refusal` and `hint` with
+    --strict."""
+
+    warning: str
+    refusal: str
+    hint: str
+
+
+def policy_problems(plan: Plan) -> list[Disagreement]:
     """What --strict refuses: applied records without a file, applied files that changed, and
     pending files that sort before one already applied."""
-    problems = [f"{record.name} is applied but its file is gone" for record in plan.missing]
-    problems += [f"{file.name} changed since it was applied" for file in plan.changed]
+    problems = [
+        Disagreement(
+            f"{r.name} is applied but its file is gone; restore it, or delete its record by hand",
+            f"{r.name} is applied but its file is gone",
+            "restore the file, or delete its record by hand",
+        )
+        for r in plan.missing
+    ]
     problems += [
-        f"{file.name} is pending but sorts before an applied one" for file in plan.out_of_order
+        Disagreement(
+            f"{f.name} changed since it was applied; restore it, or accept it with `cdt --repair`",
+            f"{f.name} changed since it was applied",
+            "restore it, or accept it as it is now with `cdt --repair`",
+        )
+        for f in plan.changed
+    ]
+    last = plan.last_applied
+    problems += [
+        Disagreement(
+            f"{f.name} runs out of order: it sorts before {last}, applied earlier; --strict"
+            " (CLANDESTINO_STRICT=true) refuses such files",
+            f"{f.name} is pending but sorts before {last}, applied earlier",
+            f"rename it to sort after {last}, or run without --strict to apply it out of order",
+        )
+        for f in plan.out_of_order
     ]
     return problems
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from importlib.util import find_spec
 from pathlib import Path
 
+from clandestino.discovery import check_folder
 from clandestino.errors import ConfigurationError, UsageError
 
 __all__ = ["CreatedMigration", "create_migration_file", "migration_file_name"]
@@ -34,16 +35,22 @@ def create_migration_file(
             f"migration name {name!r} is not allowed",
             "use letters, digits and underscores only (at most 100)",
         )
+    if folder.exists() and not folder.is_dir():
+        check_folder(folder)
     source = _template_path(folder, template)
     label = "ref.py" if source == folder / "ref.py" else (template or "empty")
     created_folder = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / migration_file_name(folder, name, now or datetime.now(UTC))
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8") as out:
             out.write(source.read_text(encoding="utf-8"))
     except FileExistsError as exc:
         raise UsageError(f"{path} already exists", "choose another name") from exc
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write {path}: {exc.strerror}", "check the folder and its permissions"
+        ) from exc
     return CreatedMigration(path, label, created_folder)
 
 

@@ -123,8 +123,9 @@ class ControlStore(Protocol):
 @asynccontextmanager
 async def opened(store: ControlStore) -> AsyncIterator[ControlStore]:
     """Open `store` for the duration of the block and close it on every path."""
-    await store.open()
     try:
+        # Inside the try: an open() that fails half way still has its client closed.
+        await store.open()
         yield store
     finally:
         await store.aclose()

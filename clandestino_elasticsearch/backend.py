@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from clandestino.backends import Backend
 from clandestino.config import Settings
+from clandestino.errors import ConfigurationError
 from clandestino.store import ControlStore
 
 __all__ = ["ELASTICSEARCH_CONNECTION_STRING", "backend"]
@@ -15,6 +16,12 @@ def _create_store(settings: Settings, read_only: bool) -> ControlStore:
     from clandestino_elasticsearch.connect import ElasticsearchTarget
     from clandestino_elasticsearch.store import ElasticsearchStore
 
+    if settings.control_table.startswith("_"):
+        raise ConfigurationError(
+            f"CLANDESTINO_CONTROL_TABLE={settings.control_table!r} cannot name an Elasticsearch"
+            " index: index names may not start with _",
+            "choose a name that starts with a letter",
+        )
     target = ElasticsearchTarget.from_settings(settings)
     return ElasticsearchStore(target, settings.control_table, settings.lock_lease)
 

@@ -36,9 +36,7 @@ class ElasticsearchTarget:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ElasticsearchTarget:
-        url = settings.get(URL)
-        if not url:
-            raise ConfigurationError(f"{URL} is not set", "set it to https://host:9200")
+        url = settings.require(URL, "set it to https://host:9200")
         try:
             parts = urlsplit(url)
             port = parts.port

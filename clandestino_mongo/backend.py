@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from clandestino.backends import Backend
 from clandestino.config import Settings
-from clandestino.errors import ConfigurationError
 from clandestino.store import ControlStore
 
 __all__ = ["MONGO_CONNECTION_STRING", "backend", "connection_string"]
@@ -13,13 +12,9 @@ MONGO_CONNECTION_STRING = "CLANDESTINO_MONGO_CONNECTION_STRING"
 
 
 def connection_string(settings: Settings) -> str:
-    url = settings.get(MONGO_CONNECTION_STRING)
-    if not url:
-        raise ConfigurationError(
-            f"{MONGO_CONNECTION_STRING} is not set",
-            "set it to a mongodb://user:password@host:27017/database URL",
-        )
-    return url
+    return settings.require(
+        MONGO_CONNECTION_STRING, "set it to a mongodb://user:password@host:27017/database URL"
+    )
 
 
 def _create_store(settings: Settings, read_only: bool) -> ControlStore:

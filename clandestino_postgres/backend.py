@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from clandestino.backends import Backend
 from clandestino.config import Settings, check_identifier
-from clandestino.errors import ConfigurationError
 from clandestino.store import ControlStore
 
 __all__ = ["POSTGRES_CONNECTION_STRING", "POSTGRES_SCHEMA", "backend", "connection_string"]
@@ -14,13 +13,9 @@ POSTGRES_SCHEMA = "CLANDESTINO_POSTGRES_SCHEMA"
 
 
 def connection_string(settings: Settings) -> str:
-    url = settings.get(POSTGRES_CONNECTION_STRING)
-    if not url:
-        raise ConfigurationError(
-            f"{POSTGRES_CONNECTION_STRING} is not set",
-            "set it to a postgresql://user:password@host:5432/database URL",
-        )
-    return url
+    return settings.require(
+        POSTGRES_CONNECTION_STRING, "set it to a postgresql://user:password@host:5432/database URL"
+    )
 
 
 def _create_store(settings: Settings, read_only: bool) -> ControlStore:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from clandestino.backends import Backend
 from clandestino.config import Settings
+from clandestino.errors import ConfigurationError
 from clandestino.store import ControlStore
 
 __all__ = ["SQLITE_DB_PATH", "backend", "database_path"]
@@ -17,6 +18,11 @@ DEFAULT_DB_PATH = "clandestino.db"
 def database_path(settings: Settings) -> Path:
     """The database file: a path, or a `sqlite:///path` URL, relative to the working directory."""
     raw = settings.get(SQLITE_DB_PATH, DEFAULT_DB_PATH) or DEFAULT_DB_PATH
+    if raw.startswith("sqlite:") and not raw.startswith("sqlite:///"):
+        raise ConfigurationError(
+            f"{SQLITE_DB_PATH}={raw!r} is not a SQLite URL",
+            "use a path, sqlite:///relative/path.db or sqlite:////absolute/path.db",
+        )
     return settings.cwd / Path(raw.removeprefix("sqlite:///")).expanduser()
 
 

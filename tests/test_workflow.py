@@ -34,15 +34,15 @@ def _applied_then(project: Project, change: str) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize(
-    ("change", "problem"),
+    ("change", "problem", "warning"),
     [
-        ("missing", "is applied but its file is gone"),
-        ("changed", "changed since it was applied"),
-        ("out_of_order", "is pending but sorts before an applied one"),
+        ("missing", "is applied but its file is gone", "restore it, or delete its record"),
+        ("changed", "changed since it was applied", "accept it with `cdt --repair`"),
+        ("out_of_order", "is pending but sorts before", "runs out of order"),
     ],
 )
 def test_disagreements_warn_by_default_and_strict_refuses(
-    sqlite_project: Project, change: str, problem: str
+    sqlite_project: Project, change: str, problem: str, warning: str
 ) -> None:
     _applied_then(sqlite_project, change)
     before = sqlite_project.harness.effects()
@@ -56,7 +56,7 @@ def test_disagreements_warn_by_default_and_strict_refuses(
     assert sqlite_project.harness.effects() == before
     warned = sqlite_project.cdt("-m")
     assert warned.returncode == 0, warned.stderr
-    assert "warning: " in warned.stderr and problem in warned.stderr
+    assert "warning: " in warned.stderr and warning in warned.stderr
     if change == "out_of_order":
         assert sqlite_project.harness.effects() == [*before, "early"]
 
