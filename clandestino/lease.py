@@ -85,6 +85,14 @@ async def lease_lock(
     except asyncio.CancelledError:
         if state.lost and owner_task is not None:
             owner_task.uncancel()
+            if state.unreachable is not None:
+                raise LockLost(
+                    f"lost the connection to {where}: the migration lock could not be renewed"
+                    f" before its lease ran out ({lease_seconds:g} s, CLANDESTINO_LOCK_LEASE):"
+                    f" {type(state.unreachable).__name__}",
+                    "check that the server is up and reachable, then what the interrupted"
+                    " migration did",
+                ) from state.unreachable
             raise LockLost(
                 f"lost the migration lock on {where}: another deployer took it over",
                 f"this run stalled longer than the lease ({lease_seconds:g} s, "
@@ -97,13 +105,15 @@ async def lease_lock(
             await renewer
         if not state.lost:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(document.delete(state.lease), 5)
+                await asyncio.wait_for(document.delete(state.lease), 2)
 
 
 @dataclass
 class _Holding:
     lease: Lease
     lost: bool = False
+    # Why the last renewal failed, while the server cannot be reached; None once one succeeds.
+    unreachable: Exception | None = None
 
 
 async def _acquire(
@@ -149,8 +159,10 @@ async def _keep_renewing(
         try:
             until = document.now() + timedelta(seconds=lease_seconds)
             renewed = await document.renew(state.lease, until)
-        except Exception:
+            state.unreachable = None
+        except Exception as exc:
             # A passing fault: try again at the next beat, while the lease still runs.
+            state.unreachable = exc
             if document.now() < state.lease.until:
                 continue
             renewed = None

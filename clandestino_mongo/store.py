@@ -10,6 +10,7 @@ its record.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -38,6 +39,7 @@ T = TypeVar("T")
 Document = dict[str, Any]
 
 _LOCK_ID = "migration-lock"
+_CLEAN_UP_SECONDS = 2.0
 _RECORD_FIELDS = {"_id": 0, "name": 1, "created_at": 1, "checksum": 1, "duration_ms": 1}
 
 
@@ -61,7 +63,8 @@ class MongoStore:
     async def aclose(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
-            await client.close()
+            with contextlib.suppress(PyMongoError, TimeoutError):
+                await asyncio.wait_for(client.close(), _CLEAN_UP_SECONDS)
 
     @property
     def _db(self) -> Any:
@@ -178,11 +181,12 @@ class MongoStore:
             committed = True
         finally:
             self._session = None
+            # Bounded: after a lost connection each would wait the whole selection timeout.
             if not committed:
-                with contextlib.suppress(PyMongoError):
-                    await session.abort_transaction()
-            with contextlib.suppress(PyMongoError):
-                await session.end_session()
+                with contextlib.suppress(PyMongoError, TimeoutError):
+                    await asyncio.wait_for(session.abort_transaction(), _CLEAN_UP_SECONDS)
+            with contextlib.suppress(PyMongoError, TimeoutError):
+                await asyncio.wait_for(session.end_session(), _CLEAN_UP_SECONDS)
 
     def current_session(self) -> AsyncClientSession | None:
         return self._session

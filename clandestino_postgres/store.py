@@ -229,7 +229,16 @@ class PostgresStore:
             asyncpg.CrashShutdownError,
             OSError,
         )
-        return database_error(error, self._target, "talk to") if isinstance(error, lost) else None
+        # asyncpg raises InterfaceError("connection is closed") on a connection that died while
+        # idle; InterfaceError also means misuse, so only with the run's connection closed.
+        closed = (
+            isinstance(error, asyncpg.InterfaceError)
+            and self._connection is not None
+            and self._connection.is_closed()
+        )
+        if isinstance(error, lost) or closed:
+            return database_error(error, self._target, "talk to")
+        return None
 
     def legacy_repository(self) -> object:
         return StoreRepository(self)

@@ -121,17 +121,31 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendH
     instance.cleanup()
 
 
+def _project_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    instance = _started(request, tmp_path)
+    root = tmp_path / "project"
+    root.mkdir()
+    yield Project(root, instance)
+    instance.cleanup()
+
+
 @pytest.fixture(
     params=[backend for backend in BACKENDS if backend.leaves_markers],
     ids=lambda harness_class: harness_class.name,
 )
 def lease_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
     """A project on each backend whose lock is a lease document (no session-bound lock)."""
-    instance = _started(request, tmp_path)
-    root = tmp_path / "project"
-    root.mkdir()
-    yield Project(root, instance)
-    instance.cleanup()
+    yield from _project_on(request, tmp_path)
+
+
+@pytest.fixture(
+    params=[backend for backend in BACKENDS if backend.server_fixture],
+    ids=lambda harness_class: harness_class.name,
+)
+def server_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    """A project on each backend reached over a connection (all but SQLite), for the tests of
+    what a lost connection does."""
+    yield from _project_on(request, tmp_path)
 
 
 @pytest.fixture

@@ -14,8 +14,11 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from tests.servers.proxy import Target
 
 T = TypeVar("T")
 
@@ -48,12 +51,15 @@ class BackendHarness(ABC):
         fail: bool = False,
         sleep: float = 0.0,
         down_marker: Path | None = None,
+        query_after: bool = False,
     ) -> str:
         """Source of a migration whose up() adds `tag` to the effects and whose down() removes it.
 
         fail: up() raises after adding the effect; sleep: the first time up() runs, it touches
         started_marker(tag) after adding the effect, then waits;
-        down_marker: down() writes this file first, to prove it ran.
+        down_marker: down() writes this file first, to prove it ran;
+        query_after: up() ends with a read of the effects, a round trip to the database after
+        the sleep (so a connection lost meanwhile is met inside up()).
         """
 
     def started_marker(self, tag: str) -> Path:
@@ -80,8 +86,30 @@ class BackendHarness(ABC):
     def write_original_control(self, names: list[str]) -> None:
         """Create the control records exactly as the original tool would have, for `names`."""
 
+    def server_address(self) -> Target | None:
+        """Where the server listens: (host, port), or a unix socket's path; None without one."""
+        return None
+
+    def env_via(self, host: str, port: int) -> dict[str, str]:
+        """Settings like env(), but reaching the server at host:port (a proxy in front of it)."""
+        raise NotImplementedError(f"{self.name} has no server to reach")
+
     def cleanup(self) -> None:
         return None
+
+
+def _with_address(url: str, host: str, port: int, *, drop: set[str], add: dict[str, str]) -> str:
+    """`url` with its host and port replaced, query parameters in `drop` removed, `add` added."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}:{port}" if "@" in parts.netloc else f"{host}:{port}"
+    query = [(key, value) for key, value in parse_qsl(parts.query) if key not in drop]
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode([*query, *add.items()])))
+
+
+def _tcp_address(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "localhost", parts.port or default_port
 
 
 def _marker_line(down_marker: Path | None) -> str:
@@ -108,6 +136,7 @@ class SqliteHarness(BackendHarness):
         fail: bool = False,
         sleep: float = 0.0,
         down_marker: Path | None = None,
+        query_after: bool = False,
     ) -> str:
         body = textwrap.dedent(
             f"""\
@@ -129,6 +158,8 @@ class SqliteHarness(BackendHarness):
                         if {sleep!r} and not started.exists():
                             started.touch()
                             await asyncio.sleep({sleep!r})
+                        if {query_after!r}:
+                            cursor.execute("SELECT count(*) FROM effects").fetchone()
                         if {fail!r}:
                             raise RuntimeError("boom in {tag}")
 
@@ -211,6 +242,7 @@ class PostgresHarness(BackendHarness):
         fail: bool = False,
         sleep: float = 0.0,
         down_marker: Path | None = None,
+        query_after: bool = False,
     ) -> str:
         return textwrap.dedent(
             f"""\
@@ -232,6 +264,8 @@ class PostgresHarness(BackendHarness):
                         if {sleep!r} and not started.exists():
                             started.touch()
                             await asyncio.sleep({sleep!r})
+                        if {query_after!r}:
+                            await conn.fetchval("SELECT count(*) FROM effects")
                         if {fail!r}:
                             raise RuntimeError("boom in {tag}")
 
@@ -241,6 +275,20 @@ class PostgresHarness(BackendHarness):
                         await conn.execute("DELETE FROM effects WHERE tag = $1", {tag!r})
             """
         )
+
+    def server_address(self) -> Target:
+        """The server's TCP address, or its unix socket (the embedded server's `?host=/dir`)."""
+        parts = urlsplit(self.url)
+        query = parse_qs(parts.query)
+        port = parts.port or int(query.get("port", ["5432"])[0])
+        socket_dir = query.get("host", [""])[0]
+        if not parts.hostname and socket_dir.startswith("/"):
+            return f"{socket_dir}/.s.PGSQL.{port}"
+        return parts.hostname or "localhost", port
+
+    def env_via(self, host: str, port: int) -> dict[str, str]:
+        url = _with_address(self.url, host, port, drop={"host", "port"}, add={})
+        return {**self.env(), "CLANDESTINO_POSTGRES_CONNECTION_STRING": url}
 
     def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
         """Rows of `sql` in this test's database; none when the table does not exist."""
@@ -347,6 +395,7 @@ class ElasticsearchHarness(BackendHarness):
         fail: bool = False,
         sleep: float = 0.0,
         down_marker: Path | None = None,
+        query_after: bool = False,
     ) -> str:
         return textwrap.dedent(
             f"""\
@@ -371,6 +420,8 @@ class ElasticsearchHarness(BackendHarness):
                         if {sleep!r} and not started.exists():
                             started.touch()
                             await asyncio.sleep({sleep!r})
+                        if {query_after!r}:
+                            await es.count(index=EFFECTS)
                         if {fail!r}:
                             raise RuntimeError("boom in {tag}")
 
@@ -384,6 +435,15 @@ class ElasticsearchHarness(BackendHarness):
                             await es.delete(index=EFFECTS, id=hit["_id"], refresh=True)
             """
         )
+
+    def server_address(self) -> Target:
+        assert self.server_url is not None
+        return _tcp_address(self.server_url, 9200)
+
+    def env_via(self, host: str, port: int) -> dict[str, str]:
+        assert self.server_url is not None
+        url = _with_address(self.server_url, host, port, drop=set(), add={})
+        return {**self.env(), "CLANDESTINO_ELASTICSEARCH_CONNECTION_STRING": url}
 
     def _search(self, index: str, **query: Any) -> list[dict[str, Any]]:
         from elasticsearch import NotFoundError
@@ -465,6 +525,7 @@ class MongoHarness(BackendHarness):
         fail: bool = False,
         sleep: float = 0.0,
         down_marker: Path | None = None,
+        query_after: bool = False,
     ) -> str:
         return textwrap.dedent(
             f"""\
@@ -487,6 +548,8 @@ class MongoHarness(BackendHarness):
                         if {sleep!r} and not started.exists():
                             started.touch()
                             await asyncio.sleep({sleep!r})
+                        if {query_after!r}:
+                            await db.effects.count_documents({{}}, session=self.infra.session)
                         if {fail!r}:
                             raise RuntimeError("boom in {tag}")
 
@@ -496,6 +559,18 @@ class MongoHarness(BackendHarness):
                         await db.effects.delete_many({{"tag": {tag!r}}}, session=self.infra.session)
             """
         )
+
+    def server_address(self) -> Target:
+        """The (single) server's address; a URL naming several hosts is not supported here."""
+        return _tcp_address(self.url, 27017)
+
+    def env_via(self, host: str, port: int) -> dict[str, str]:
+        # Without directConnection the driver learns the server's own address from `hello`
+        # and goes there, around the proxy.
+        url = _with_address(
+            self.url, host, port, drop={"replicaSet"}, add={"directConnection": "true"}
+        )
+        return {**self.env(), "CLANDESTINO_MONGO_CONNECTION_STRING": url}
 
     def effects(self) -> list[str]:
         return [str(d["tag"]) for d in self.database.effects.find({}, sort=[("at", 1)])]

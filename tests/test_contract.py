@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Project
+from tests.interruptions import refused_then_repaired, start_and_wait_for
 
 OK, ERROR, SKIPPED = "✅", "⚠️", "⏭️"
 
@@ -100,46 +99,17 @@ def test_failing_migration_stops_the_run_and_records_nothing(
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def _start_and_wait_for(project: Project, tag: str) -> subprocess.Popen[str]:
-    """Start `cdt -m` and return once the sleeping migration `tag` has written its effect.
-
-    Its lock lease is short, so that a test need not wait long for it to run out."""
-    run = project.start("-m", env={"CLANDESTINO_LOCK_LEASE": "3"})
-    deadline = time.monotonic() + 60
-    while not project.harness.started_marker(tag).exists():
-        assert run.poll() is None, run.communicate()
-        assert time.monotonic() < deadline, f"the slow migration {tag} never started"
-        time.sleep(0.05)
-    return run
-
-
-def _refused_then_repaired(project: Project, interrupted: Path, tag: str) -> None:
-    """On a store without transactions: the next run refuses until the user repairs."""
-    refused = project.cdt("-m")
-    assert refused.returncode == 1, refused.stderr
-    assert f"{interrupted.stem}: up() by " in refused.stderr
-    assert "never finished" in refused.stderr and "cdt --repair" in refused.stderr
-    listing = project.cdt("-lm")
-    assert "interrupted" in next(
-        line for line in listing.stdout.splitlines() if line.startswith(interrupted.stem)
-    )
-    project.harness.remove_effects(tag)  # what the user puts right by hand
-    repaired = project.cdt("--repair", "--yes")
-    assert repaired.returncode == 0, repaired.stderr
-    assert f"-> repaired {interrupted.stem}: pending, runs again" in repaired.stdout
-
-
 def test_killed_run_leaves_nothing_half_done_or_says_so(project: Project) -> None:
     project.add_effect("before")
     slow = project.add_effect("slow", sleep=60)
-    run = _start_and_wait_for(project, "slow")
+    run = start_and_wait_for(project, "slow")
 
     os.kill(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
 
     assert slow.stem not in project.harness.records()
     if project.harness.leaves_markers:
-        _refused_then_repaired(project, slow, "slow")
+        refused_then_repaired(project, slow, "slow")
     else:
         assert "slow" not in project.harness.effects()
         # Whatever the backend kept of the interrupted run, records and effects agree.
@@ -153,7 +123,7 @@ def test_killed_run_leaves_nothing_half_done_or_says_so(project: Project) -> Non
 def test_a_dead_holders_lock_is_taken_over_after_its_lease(lease_project: Project) -> None:
     project = lease_project
     project.add_effect("slow", sleep=60)
-    run = _start_and_wait_for(project, "slow")
+    run = start_and_wait_for(project, "slow")
     os.kill(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
     project.harness.remove_effects("slow")
@@ -273,7 +243,7 @@ def test_list_shows_applied_pending_missing_and_changed(project: Project) -> Non
 def test_ctrl_c_stops_the_running_migration_and_exits_130(project: Project) -> None:
     project.add_effect("done_before")
     slow = project.add_effect("interrupted", sleep=60)
-    run = _start_and_wait_for(project, "interrupted")
+    run = start_and_wait_for(project, "interrupted")
 
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=60)
@@ -283,7 +253,7 @@ def test_ctrl_c_stops_the_running_migration_and_exits_130(project: Project) -> N
     assert "Traceback" not in out + err
     assert slow.stem not in project.harness.records()
     if project.harness.leaves_markers:
-        _refused_then_repaired(project, slow, "interrupted")
+        refused_then_repaired(project, slow, "interrupted")
     else:
         assert "interrupted" not in project.harness.effects()
     again = project.cdt("-m", env={"CLANDESTINO_LOCK_TIMEOUT": "5"})
