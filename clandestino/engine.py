@@ -28,6 +28,7 @@ from clandestino.events import (
     MigrationPlanned,
     MigrationSkipped,
     MigrationStarted,
+    MigrationStillRunning,
     MigrationSucceeded,
     RunFinished,
     RunStarted,
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
 __all__ = ["Engine", "RunReport"]
 
 Confirm = Callable[[list[str]], Awaitable[bool]]
+
+_FIRST_TICK_SECONDS = 2.0
+_TICK_SECONDS = 10.0
 
 
 @dataclass
@@ -235,6 +239,20 @@ class Engine:
     async def _step(self, file: MigrationFile, direction: Direction) -> None:
         self._emit(MigrationStarted(file.name, direction))
         began = time.perf_counter()
+        ticker = asyncio.create_task(self._still_running(file.name, direction, began))
+        try:
+            await self._step_in_store(file, direction, began)
+        finally:
+            ticker.cancel()
+
+    async def _still_running(self, name: str, direction: Direction, began: float) -> None:
+        """Say a step is still at work after a couple of seconds, then every ten."""
+        await asyncio.sleep(_FIRST_TICK_SECONDS)
+        while True:
+            self._emit(MigrationStillRunning(name, direction, time.perf_counter() - began))
+            await asyncio.sleep(_TICK_SECONDS)
+
+    async def _step_in_store(self, file: MigrationFile, direction: Direction, began: float) -> None:
         instance = self._instantiate(file)
         outside = self._store.runs_outside_transactions and not getattr(
             instance, "transactional", True
@@ -252,11 +270,23 @@ class Engine:
         except MigrationFailed as failure:
             # A failure that was caught and cleaned up is not an interruption.
             await self._store.clear_marker(file.name)
-            self._emit(MigrationErrored(file.name, direction, failure.message, failure.down_error))
+            self._emit(
+                MigrationErrored(
+                    file.name,
+                    direction,
+                    failure.message,
+                    failure.down_error,
+                    time.perf_counter() - began,
+                )
+            )
             raise
         except BaseException as error:
             # Not the migration's fault (the database went away, Ctrl-C): still mark the line.
-            self._emit(MigrationErrored(file.name, direction, _describe(error)))
+            self._emit(
+                MigrationErrored(
+                    file.name, direction, _describe(error), seconds=time.perf_counter() - began
+                )
+            )
             raise
         self._emit(MigrationSucceeded(file.name, direction, time.perf_counter() - began))
 

@@ -19,6 +19,7 @@ __all__ = [
     "MigrationPlanned",
     "MigrationSkipped",
     "MigrationStarted",
+    "MigrationStillRunning",
     "MigrationSucceeded",
     "RepositoryChosen",
     "RunFinished",
@@ -73,6 +74,15 @@ class MigrationStarted:
 
 
 @dataclass(frozen=True)
+class MigrationStillRunning:
+    """A step has been running for `seconds`: said a couple of seconds in, then now and again."""
+
+    name: str
+    direction: Direction
+    seconds: float
+
+
+@dataclass(frozen=True)
 class MigrationSucceeded:
     name: str
     direction: Direction
@@ -85,6 +95,7 @@ class MigrationErrored:
     direction: Direction
     error: str
     down_error: str | None = None
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,7 @@ Event = (
     | MigrationSkipped
     | MigrationPlanned
     | MigrationStarted
+    | MigrationStillRunning
     | MigrationSucceeded
     | MigrationErrored
     | MarkerCleared

@@ -18,6 +18,7 @@ from clandestino.events import (
     MigrationPlanned,
     MigrationSkipped,
     MigrationStarted,
+    MigrationStillRunning,
     MigrationSucceeded,
     RepositoryChosen,
     RunFinished,
@@ -70,6 +71,7 @@ class TextRenderer:
         self._errors = errors
         self._colour = colour
         self._colour_errors = colour_errors
+        self._open_line = False
 
     def __call__(self, event: Event) -> None:
         match event:
@@ -90,10 +92,16 @@ class TextRenderer:
             case MigrationStarted(name=name, direction=direction):
                 self._out.write(f"-> {_VERB[direction]} {name}")
                 self._out.flush()
-            case MigrationSucceeded():
-                self._line(f" {OK}")
-            case MigrationErrored():
-                self._line(f" {ERROR}")
+                self._open_line = True
+            case MigrationStillRunning(name=name, seconds=seconds):
+                if self._open_line:
+                    self._line("")
+                    self._open_line = False
+                self._line(f"   ... still working on {name} ({seconds:.0f} s)")
+            case MigrationSucceeded(name=name, direction=direction, seconds=seconds):
+                self._finish_step(name, direction, f"{OK} {seconds:.2f} s")
+            case MigrationErrored(name=name, direction=direction, seconds=seconds):
+                self._finish_step(name, direction, f"{ERROR} {seconds:.2f} s")
             case ChecksumRefreshed(name=name):
                 self._line(f"-> repaired {name}: its current content is now the one applied {OK}")
             case MigrationBaselined(name=name):
@@ -111,6 +119,15 @@ class TextRenderer:
                 self._errors.flush()
             case RunFinished(failed=failed):
                 self._line(paint(_summary(event), _RED if failed else _GREEN, self._colour))
+
+    def _finish_step(self, name: str, direction: str, outcome: str) -> None:
+        # The original's line, `-> running NAME SYMBOL`, and how long it took. When "still
+        # working" lines came in between, the line is written whole again.
+        if self._open_line:
+            self._line(f" {outcome}")
+        else:
+            self._line(f"-> {_VERB[direction]} {name} {outcome}")
+        self._open_line = False
 
     def _line(self, text: str) -> None:
         self._out.write(text + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -64,6 +65,14 @@ class Project:
             stderr=subprocess.PIPE,
             text=True,
         )
+
+
+_DURATION = re.compile(r" \d+\.\d\d s$")
+
+
+def step_lines(output: str) -> list[str]:
+    """The `-> ...` lines of a run, each as the original printed it (without how long it took)."""
+    return [_DURATION.sub("", line) for line in output.splitlines() if line.startswith("-> ")]
 
 
 def skip_outside_ci(reason: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CDT, Project, clean_environ
+from tests.conftest import CDT, Project, clean_environ, step_lines
 
 ORIGINAL_HELP = [
     " Clandestino is a database migration tool",
@@ -248,7 +248,7 @@ def test_a_failing_down_keeps_the_record(sqlite_project: Project) -> None:
     result = sqlite_project.cdt("-rm", "-y")
 
     assert result.returncode == 1
-    assert f"-> rolling back {path.stem} ⚠️" in result.stdout
+    assert f"-> rolling back {path.stem} ⚠️" in step_lines(result.stdout)
     assert "failed in down(): ValueError: cannot undo" in result.stderr
     assert sqlite_project.harness.records() == [path.stem]
     assert sqlite_project.harness.effects() == ["stubborn"]

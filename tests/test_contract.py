@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import Project, step_lines
 from tests.interruptions import refused_then_repaired, start_and_wait_for
 
 OK, ERROR, SKIPPED = "✅", "⚠️", "⏭️"
@@ -35,18 +35,14 @@ def test_applies_pending_migrations_in_order_exactly_once(project: Project) -> N
     assert first.returncode == 0, first.stderr
     assert project.harness.effects() == ["alpha", "beta", "gamma"]
     assert project.harness.records() == names
-    assert [f"-> running {name} {OK}" for name in names] == [
-        line for line in _lines(first.stdout) if line.startswith("-> running")
-    ]
+    assert [f"-> running {name} {OK}" for name in names] == step_lines(first.stdout)
     assert "Done: 3 applied, 0 skipped, 0 failed" in first.stdout
 
     second = project.cdt("-m")
 
     assert second.returncode == 0, second.stderr
     assert project.harness.effects() == ["alpha", "beta", "gamma"]
-    assert [f"-> running {name} {SKIPPED}" for name in names] == [
-        line for line in _lines(second.stdout) if line.startswith("-> running")
-    ]
+    assert [f"-> running {name} {SKIPPED}" for name in names] == step_lines(second.stdout)
 
 
 def test_adopts_the_original_tools_records_without_rerunning(project: Project) -> None:
@@ -59,7 +55,7 @@ def test_adopts_the_original_tools_records_without_rerunning(project: Project) -
     assert result.returncode == 0, result.stderr
     assert project.harness.effects() == ["new"]
     assert project.harness.records() == [*old, new]
-    assert f"-> running {old[0]} {SKIPPED}" in _lines(result.stdout)
+    assert f"-> running {old[0]} {SKIPPED}" in step_lines(result.stdout)
     assert project.cdt("-m").returncode == 0
     assert project.harness.effects() == ["new"]
 
@@ -90,7 +86,7 @@ def test_failing_migration_stops_the_run_and_records_nothing(
     assert project.harness.records() == [first]
     assert project.harness.effects() == ["first"]
     assert marker.read_text() == "down called"
-    assert f"-> running {failing.stem} {ERROR}" in _lines(result.stdout)
+    assert f"-> running {failing.stem} {ERROR}" in step_lines(result.stdout)
     assert later not in result.stdout
     error_lines = [line for line in _lines(result.stderr) if line.startswith("error:")]
     assert len(error_lines) == 1
@@ -142,7 +138,7 @@ def test_rollback_last_then_n_then_to_a_target(project: Project) -> None:
 
     last = project.cdt("-rm", "-y")
     assert last.returncode == 0, last.stderr
-    assert f"-> rolling back {names[4]} {OK}" in _lines(last.stdout)
+    assert f"-> rolling back {names[4]} {OK}" in step_lines(last.stdout)
     assert project.harness.effects() == ["a", "b", "c", "d"]
     assert project.harness.records() == names[:4]
 
@@ -156,7 +152,7 @@ def test_rollback_last_then_n_then_to_a_target(project: Project) -> None:
     assert to.returncode == 0, to.stderr
     assert project.harness.effects() == ["a"]
     assert project.harness.records() == names[:1]
-    rolled = [line for line in _lines(to.stdout) if line.startswith("-> rolling back")]
+    rolled = step_lines(to.stdout)
     assert rolled == [f"-> rolling back {name} {OK}" for name in reversed(names[1:])]
 
 
@@ -205,7 +201,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(project: Project) -> None:
 
     assert result.returncode == 0, result.stderr
     assert [f"-> would run {name}" for name in names] == [
-        line for line in _lines(result.stdout) if line.startswith("-> would run")
+        line for line in step_lines(result.stdout) if line.startswith("-> would run")
     ]
     assert not project.harness.control_exists()
     assert project.harness.effects() == []
@@ -249,7 +245,7 @@ def test_ctrl_c_stops_the_running_migration_and_exits_130(project: Project) -> N
     out, err = run.communicate(timeout=60)
 
     assert run.returncode == 130, (out, err)
-    assert f"-> running {slow.stem} {ERROR}" in _lines(out)
+    assert f"-> running {slow.stem} {ERROR}" in step_lines(out)
     assert "Traceback" not in out + err
     assert slow.stem not in project.harness.records()
     if project.harness.leaves_markers:

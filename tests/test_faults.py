@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import Project, step_lines
 from tests.interruptions import error_lines, refused_then_repaired, start_and_wait_for
 from tests.servers.proxy import TcpProxy
 
@@ -76,8 +76,8 @@ def test_a_connection_cut_mid_run_exits_3_with_nothing_half_recorded(
     assert SERVER_NAMES[harness.name] in errors[0], errors[0]
     assert f"127.0.0.1:{proxy.port}" in errors[0], errors[0]
     assert "Traceback" not in out + err
-    assert f"-> running {first.stem} {OK}" in out.splitlines()
-    assert f"-> running {cut.stem} {ERROR}" in out.splitlines()
+    assert f"-> running {first.stem} {OK}" in step_lines(out)
+    assert f"-> running {cut.stem} {ERROR}" in step_lines(out)
     assert took < 60, f"cdt took {took:.1f} s to give up"
     assert harness.records() == [first.stem]
     if harness.leaves_markers:
@@ -118,7 +118,7 @@ def test_a_connection_cut_longer_than_the_lease_says_so_not_that_another_took_th
     assert f"127.0.0.1:{proxy.port}" in errors[0], errors[0]
     assert "another deployer" not in errors[0] and "stalled" not in errors[0], errors[0]
     assert "Traceback" not in out + err
-    assert f"-> running {cut.stem} {ERROR}" in out.splitlines()
+    assert f"-> running {cut.stem} {ERROR}" in step_lines(out)
     assert took < 30, f"cdt took {took:.1f} s to give up"
     assert harness.records() == [first.stem]
     refused_then_repaired(project, cut, "cut")
@@ -140,7 +140,7 @@ def test_sigterm_mid_migration_releases_the_lock_and_exits_143(project: Project)
 
     assert run.returncode == 143, (out, err)
     assert "terminated" in err.splitlines()
-    assert f"-> running {slow.stem} {ERROR}" in out.splitlines()
+    assert f"-> running {slow.stem} {ERROR}" in step_lines(out)
     assert "Traceback" not in out + err
     assert harness.records() == [before.stem]
     no_wait = {"CLANDESTINO_LOCK_TIMEOUT": "1"}
@@ -174,7 +174,7 @@ def test_a_hanging_migration_is_stopped_by_the_migration_timeout(
     assert len(errors) == 1, result.stderr
     assert f"{hanging.stem}: up() did not finish within 2 s" in errors[0], errors[0]
     assert "Traceback" not in result.stdout + result.stderr
-    assert f"-> running {hanging.stem} {ERROR}" in result.stdout.splitlines()
+    assert f"-> running {hanging.stem} {ERROR}" in step_lines(result.stdout)
     assert took < 20, f"cdt took {took:.1f} s to stop a migration after 2 s"
     assert down_called.read_text() == "down called"  # the clean-up down() ran
     assert harness.records() == [before.stem]

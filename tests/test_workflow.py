@@ -187,3 +187,29 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(sqlite_project: Proje
     assert "\033[32mDone: 1 applied" in terminal
     assert "\033[" not in no_color and "Done: 0 applied" in no_color
     assert "\033[" not in piped.stdout + piped.stderr
+
+
+def test_each_step_shows_its_time_and_a_long_one_that_it_is_still_working(
+    sqlite_project: Project,
+) -> None:
+    quick = sqlite_project.add_effect("quick").stem
+    slow = sqlite_project.add(
+        "import asyncio\n"
+        "from clandestino_interfaces import AbstractMigration\n\n\n"
+        "class Migration(AbstractMigration):\n"
+        "    async def up(self) -> None:\n"
+        "        await asyncio.sleep(2.5)\n\n"
+        "    async def down(self) -> None:\n"
+        "        pass\n",
+        "slow",
+    ).stem
+
+    text = sqlite_project.cdt("-m")
+
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert any(line.startswith(f"-> running {quick} ✅ 0.") for line in lines)
+    assert f"-> running {slow}" in lines
+    assert f"   ... still working on {slow} (2 s)" in lines
+    finished = next(line for line in lines if line.startswith(f"-> running {slow} ✅"))
+    assert 2.5 <= float(finished.split()[-2]) < 10
