@@ -255,3 +255,39 @@ def test_ctrl_c_stops_the_running_migration_and_exits_130(project: Project) -> N
     again = project.cdt("-m", env={"CLANDESTINO_LOCK_TIMEOUT": "5"})
     assert again.returncode == 0, again.stderr
     assert sorted(project.harness.effects()) == ["done_before", "interrupted"]
+
+
+def test_baseline_records_without_running_on_every_backend(project: Project) -> None:
+    names = [project.add_effect(tag).stem for tag in ("old", "new")]
+
+    baselined = project.cdt("--baseline", names[0])
+    applied = project.cdt("-m")
+
+    assert baselined.returncode == 0, baselined.stderr
+    assert applied.returncode == 0, applied.stderr
+    assert project.harness.effects() == ["new"]
+    assert project.harness.records() == names
+
+
+def test_the_ci_gate_strict_and_repair_agree_on_every_backend(project: Project) -> None:
+    edited = project.add_effect("edited")
+    pending = project.cdt("-lm", "--check")
+    assert project.cdt("-m").returncode == 0
+    clean = project.cdt("-lm", "--check")
+    edited.write_text(edited.read_text() + "\n# changed after it was applied\n")
+
+    changed = project.cdt("-lm", "--check")
+    strict = project.cdt("-m", "--strict")
+    repaired = project.cdt("--repair", "--yes")
+    after = project.cdt("-lm", "--check")
+
+    assert pending.returncode == 1 and "1 pending" in pending.stderr
+    assert clean.returncode == 0, clean.stderr
+    assert changed.returncode == 1 and "1 changed" in changed.stderr
+    assert strict.returncode == 2 and "changed since it was applied" in strict.stderr
+    assert repaired.returncode == 0, repaired.stderr
+    assert f"-> repaired {edited.stem}: its current content is now the one applied" in (
+        repaired.stdout
+    )
+    assert after.returncode == 0, after.stderr
+    assert project.harness.effects() == ["edited"]
