@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint
+.PHONY: demo test lint bench
 
 $(BIN)/cdt: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,3 +21,8 @@ lint: $(BIN)/cdt
 
 test: lint
 	$(BIN)/pytest
+
+# The benchmark against the original tool, yoyo and Alembic (about 15 minutes): it makes the
+# tools' virtualenvs under bench/.envs/ and starts its own PostgreSQL server.
+bench: $(BIN)/cdt
+	$(BIN)/python -m bench

@@ -58,7 +58,8 @@ def _lines(results: Results) -> list[_Line]:
         lines.append(_Line(f"{name}, wall time", row, _wall, _seconds))
         lines.append(_Line(f"{name}, peak RSS", row, _rss, _mib))
     for row in results.counts:
-        lines.append(_Line(f"{row[0]} (statements)", row, _count, _integer))
+        command = row[0].removeprefix("statements, ")
+        lines.append(_Line(f"statements sent, {_COMMANDS[command]}", row, _count, _integer))
     order = {"help": 0, "apply": 1, "no-op": 2, "list": 3}
 
     def key(line: _Line) -> tuple[int, int, int, int]:

