@@ -13,15 +13,18 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clandestino.backends import DEFAULT_BACKEND, load_backend, resolve_store
 from clandestino.config import MIGRATION_REPO, MIGRATIONS_DIR, Settings, load_settings
-from clandestino.discovery import discover, stray_files
+from clandestino.discovery import scan
 from clandestino.engine import Engine, RunReport
 from clandestino.events import EventSink, RepositoryChosen, Warned
 from clandestino.plan import MigrationState, migration_states
-from clandestino.scaffold import CreatedMigration, create_migration_file
 from clandestino.store import opened
+
+if TYPE_CHECKING:
+    from clandestino.scaffold import CreatedMigration
 
 __all__ = [
     "MigrationState",
@@ -66,8 +69,8 @@ async def _engine(
     settings: Settings, on_event: EventSink | None, read_only: bool
 ) -> AsyncIterator[Engine]:
     emit = on_event or _log_event
-    files = discover(settings.migrations_dir)
-    for path in stray_files(settings.migrations_dir):
+    files, strays = scan(settings.migrations_dir)
+    for path in strays:
         emit(Warned(f"{path} is not run: migration files are named migration_<stamp>_<name>.py"))
     store = resolve_store(settings, [file.name for file in files], read_only)
     emit(RepositoryChosen(store.description, store.locking))
@@ -182,6 +185,8 @@ async def create(
     cwd: PathArg = None,
 ) -> CreatedMigration:
     """Write a new migration file from the template of backend `template` (or the empty one)."""
+    from clandestino.scaffold import create_migration_file
+
     settings = _settings(migrations_dir, None, None, cwd)
     return create_migration_file(settings.migrations_dir, name, template)
 

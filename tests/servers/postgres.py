@@ -47,6 +47,15 @@ def postgres_server(workdir: Path) -> Iterator[str]:
         # Keep the server's log beside the session's other files, for a failure to be read.
         with suppress(OSError):
             shutil.copy(server.log, workdir / "server.log")
+        # After the restart the wheel no longer knows the server's process and would only
+        # delete its folder, leaving it running: stop it first.
+        with suppress(Exception):
+            pg_ctl(
+                ["-w", "stop", "-m", "fast"],
+                pgdata=server.pgdata,
+                user=server.system_user,
+                timeout=60,
+            )
         server.cleanup()
 
 
