@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import textwrap
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
@@ -23,6 +23,19 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 __all__ = ["BACKENDS", "BackendHarness", "PostgresHarness", "SqliteHarness"]
+
+
+@dataclass(frozen=True)
+class EffectCode:
+    """A backend's part of the effect migration: its import, infra and statements, each a line
+    of Python inside `async with {opening}:`."""
+
+    header: str
+    infra: str
+    opening: str
+    write: list[str]
+    read: str
+    undo: list[str]
 
 
 class BackendHarness(ABC):
@@ -44,6 +57,9 @@ class BackendHarness(ABC):
         """Settings that point `cdt` at this harness's database."""
 
     @abstractmethod
+    def effect_code(self, tag: str) -> EffectCode:
+        """How this backend's migrations write, read and remove the effect `tag`."""
+
     def effect_migration(
         self,
         tag: str,
@@ -61,6 +77,44 @@ class BackendHarness(ABC):
         query_after: up() ends with a read of the effects, a round trip to the database after
         the sleep (so a connection lost meanwhile is met inside up()).
         """
+        code = self.effect_code(tag)
+        started = str(self.started_marker(tag))
+        up = [
+            *code.write,
+            f"started = Path({started!r})",
+            f"if {sleep!r} and not started.exists():",
+            "    started.touch()",
+            f"    await asyncio.sleep({sleep!r})",
+            f"if {query_after!r}:",
+            f"    {code.read}",
+            f"if {fail!r}:",
+            f'    raise RuntimeError("boom in {tag}")',
+        ]
+        marker = f"Path({str(down_marker)!r}).write_text('down called')" if down_marker else "pass"
+        return "\n".join(
+            [
+                "import asyncio",
+                "import time",
+                "from pathlib import Path",
+                "",
+                "from clandestino_interfaces import AbstractMigration",
+                code.header,
+                "",
+                "",
+                "class Migration(AbstractMigration):",
+                f"    infra = {code.infra}",
+                "",
+                "    async def up(self) -> None:",
+                f"        async with {code.opening}:",
+                *(f"            {line}" for line in up),
+                "",
+                "    async def down(self) -> None:",
+                f"        {marker}",
+                f"        async with {code.opening}:",
+                *(f"            {line}" for line in code.undo),
+                "",
+            ]
+        )
 
     def started_marker(self, tag: str) -> Path:
         """The file a sleeping migration touches once its effect is written, before it sleeps."""
@@ -112,12 +166,6 @@ def _tcp_address(url: str, default_port: int) -> tuple[str, int]:
     return parts.hostname or "localhost", parts.port or default_port
 
 
-def _marker_line(down_marker: Path | None) -> str:
-    if down_marker is None:
-        return ""
-    return f"Path({str(down_marker)!r}).write_text('down called')"
-
-
 class SqliteHarness(BackendHarness):
     name = "sqlite"
     concurrent_deployers = 10
@@ -129,47 +177,18 @@ class SqliteHarness(BackendHarness):
     def env(self) -> dict[str, str]:
         return {"CLANDESTINO_SQLITE_DB_PATH": str(self.path)}
 
-    def effect_migration(
-        self,
-        tag: str,
-        *,
-        fail: bool = False,
-        sleep: float = 0.0,
-        down_marker: Path | None = None,
-        query_after: bool = False,
-    ) -> str:
-        body = textwrap.dedent(
-            f"""\
-            import asyncio
-            from pathlib import Path
-
-            from clandestino_interfaces import AbstractMigration
-            from clandestino_sqlite.infra import SQLiteInfra
-
-
-            class Migration(AbstractMigration):
-                infra = SQLiteInfra()
-
-                async def up(self) -> None:
-                    async with self.infra.get_cursor() as cursor:
-                        cursor.execute("CREATE TABLE IF NOT EXISTS effects (tag TEXT)")
-                        cursor.execute("INSERT INTO effects (tag) VALUES (?)", [{tag!r}])
-                        started = Path({str(self.started_marker(tag))!r})
-                        if {sleep!r} and not started.exists():
-                            started.touch()
-                            await asyncio.sleep({sleep!r})
-                        if {query_after!r}:
-                            cursor.execute("SELECT count(*) FROM effects").fetchone()
-                        if {fail!r}:
-                            raise RuntimeError("boom in {tag}")
-
-                async def down(self) -> None:
-                    {_marker_line(down_marker) or "pass"}
-                    async with self.infra.get_cursor() as cursor:
-                        cursor.execute("DELETE FROM effects WHERE tag = ?", [{tag!r}])
-            """
+    def effect_code(self, tag: str) -> EffectCode:
+        return EffectCode(
+            header="from clandestino_sqlite.infra import SQLiteInfra",
+            infra="SQLiteInfra()",
+            opening="self.infra.get_cursor() as cursor",
+            write=[
+                'cursor.execute("CREATE TABLE IF NOT EXISTS effects (tag TEXT)")',
+                f'cursor.execute("INSERT INTO effects (tag) VALUES (?)", [{tag!r}])',
+            ],
+            read='cursor.execute("SELECT count(*) FROM effects").fetchone()',
+            undo=[f'cursor.execute("DELETE FROM effects WHERE tag = ?", [{tag!r}])'],
         )
-        return body
 
     def _query(self, sql: str) -> list[tuple[object, ...]]:
         if not self.path.exists():
@@ -235,45 +254,17 @@ class PostgresHarness(BackendHarness):
             "CLANDESTINO_POSTGRES_CONNECTION_STRING": self.url,
         }
 
-    def effect_migration(
-        self,
-        tag: str,
-        *,
-        fail: bool = False,
-        sleep: float = 0.0,
-        down_marker: Path | None = None,
-        query_after: bool = False,
-    ) -> str:
-        return textwrap.dedent(
-            f"""\
-            import asyncio
-            from pathlib import Path
-
-            from clandestino_interfaces import AbstractMigration
-            from clandestino_postgres.infra import PostgresInfra
-
-
-            class Migration(AbstractMigration):
-                infra = PostgresInfra()
-
-                async def up(self) -> None:
-                    async with self.infra.connection() as conn:
-                        await conn.execute("CREATE TABLE IF NOT EXISTS effects (tag text)")
-                        await conn.execute("INSERT INTO effects (tag) VALUES ($1)", {tag!r})
-                        started = Path({str(self.started_marker(tag))!r})
-                        if {sleep!r} and not started.exists():
-                            started.touch()
-                            await asyncio.sleep({sleep!r})
-                        if {query_after!r}:
-                            await conn.fetchval("SELECT count(*) FROM effects")
-                        if {fail!r}:
-                            raise RuntimeError("boom in {tag}")
-
-                async def down(self) -> None:
-                    {_marker_line(down_marker) or "pass"}
-                    async with self.infra.connection() as conn:
-                        await conn.execute("DELETE FROM effects WHERE tag = $1", {tag!r})
-            """
+    def effect_code(self, tag: str) -> EffectCode:
+        return EffectCode(
+            header="from clandestino_postgres.infra import PostgresInfra",
+            infra="PostgresInfra()",
+            opening="self.infra.connection() as conn",
+            write=[
+                'await conn.execute("CREATE TABLE IF NOT EXISTS effects (tag text)")',
+                f'await conn.execute("INSERT INTO effects (tag) VALUES ($1)", {tag!r})',
+            ],
+            read='await conn.fetchval("SELECT count(*) FROM effects")',
+            undo=[f'await conn.execute("DELETE FROM effects WHERE tag = $1", {tag!r})'],
         )
 
     def server_address(self) -> Target:
@@ -388,52 +379,23 @@ class ElasticsearchHarness(BackendHarness):
             "CLANDESTINO_CONTROL_TABLE": self.control,
         }
 
-    def effect_migration(
-        self,
-        tag: str,
-        *,
-        fail: bool = False,
-        sleep: float = 0.0,
-        down_marker: Path | None = None,
-        query_after: bool = False,
-    ) -> str:
-        return textwrap.dedent(
-            f"""\
-            import asyncio
-            import time
-            from pathlib import Path
-
-            from clandestino_interfaces import AbstractMigration
-            from clandestino_elasticsearch.infra import ElasticsearchInfra
-
-            EFFECTS = {self.effects_index!r}
-
-
-            class Migration(AbstractMigration):
-                infra = ElasticsearchInfra()
-
-                async def up(self) -> None:
-                    async with self.infra.get_client() as es:
-                        document = {{"tag": {tag!r}, "at": time.time_ns()}}
-                        await es.index(index=EFFECTS, document=document, refresh=True)
-                        started = Path({str(self.started_marker(tag))!r})
-                        if {sleep!r} and not started.exists():
-                            started.touch()
-                            await asyncio.sleep({sleep!r})
-                        if {query_after!r}:
-                            await es.count(index=EFFECTS)
-                        if {fail!r}:
-                            raise RuntimeError("boom in {tag}")
-
-                async def down(self) -> None:
-                    {_marker_line(down_marker) or "pass"}
-                    async with self.infra.get_client() as es:
-                        found = await es.search(
-                            index=EFFECTS, query={{"term": {{"tag.keyword": {tag!r}}}}}, size=100
-                        )
-                        for hit in found["hits"]["hits"]:
-                            await es.delete(index=EFFECTS, id=hit["_id"], refresh=True)
-            """
+    def effect_code(self, tag: str) -> EffectCode:
+        return EffectCode(
+            header="from clandestino_elasticsearch.infra import ElasticsearchInfra\n\n"
+            f"EFFECTS = {self.effects_index!r}",
+            infra="ElasticsearchInfra()",
+            opening="self.infra.get_client() as es",
+            write=[
+                f'document = {{"tag": {tag!r}, "at": time.time_ns()}}',
+                "await es.index(index=EFFECTS, document=document, refresh=True)",
+            ],
+            read="await es.count(index=EFFECTS)",
+            undo=[
+                f'query = {{"term": {{"tag.keyword": {tag!r}}}}}',
+                "found = await es.search(index=EFFECTS, query=query, size=100)",
+                'for hit in found["hits"]["hits"]:',
+                '    await es.delete(index=EFFECTS, id=hit["_id"], refresh=True)',
+            ],
         )
 
     def server_address(self) -> Target:
@@ -518,46 +480,17 @@ class MongoHarness(BackendHarness):
             "CLANDESTINO_MONGO_CONNECTION_STRING": self.url,
         }
 
-    def effect_migration(
-        self,
-        tag: str,
-        *,
-        fail: bool = False,
-        sleep: float = 0.0,
-        down_marker: Path | None = None,
-        query_after: bool = False,
-    ) -> str:
-        return textwrap.dedent(
-            f"""\
-            import asyncio
-            import time
-            from pathlib import Path
-
-            from clandestino_interfaces import AbstractMigration
-            from clandestino_mongo.infra import MongoInfra
-
-
-            class Migration(AbstractMigration):
-                infra = MongoInfra()
-
-                async def up(self) -> None:
-                    async with self.infra.get_database() as db:
-                        document = {{"tag": {tag!r}, "at": time.time_ns()}}
-                        await db.effects.insert_one(document, session=self.infra.session)
-                        started = Path({str(self.started_marker(tag))!r})
-                        if {sleep!r} and not started.exists():
-                            started.touch()
-                            await asyncio.sleep({sleep!r})
-                        if {query_after!r}:
-                            await db.effects.count_documents({{}}, session=self.infra.session)
-                        if {fail!r}:
-                            raise RuntimeError("boom in {tag}")
-
-                async def down(self) -> None:
-                    {_marker_line(down_marker) or "pass"}
-                    async with self.infra.get_database() as db:
-                        await db.effects.delete_many({{"tag": {tag!r}}}, session=self.infra.session)
-            """
+    def effect_code(self, tag: str) -> EffectCode:
+        return EffectCode(
+            header="from clandestino_mongo.infra import MongoInfra",
+            infra="MongoInfra()",
+            opening="self.infra.get_database() as db",
+            write=[
+                f'document = {{"tag": {tag!r}, "at": time.time_ns()}}',
+                "await db.effects.insert_one(document, session=self.infra.session)",
+            ],
+            read="await db.effects.count_documents({}, session=self.infra.session)",
+            undo=[f'await db.effects.delete_many({{"tag": {tag!r}}}, session=self.infra.session)'],
         )
 
     def server_address(self) -> Target:
