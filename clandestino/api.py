@@ -8,8 +8,6 @@ Events go to `on_event` when given, else to the `clandestino` logger.
 
 from __future__ import annotations
 
-import inspect
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,11 +15,11 @@ from typing import TYPE_CHECKING
 
 from clandestino.backends import DEFAULT_BACKEND, load_backend, resolve_store
 from clandestino.config import MIGRATION_REPO, MIGRATIONS_DIR, Settings, load_settings
-from clandestino.discovery import scan
+from clandestino.discovery import MigrationFile, scan
 from clandestino.engine import Engine, RunReport
 from clandestino.events import EventSink, RepositoryChosen, Warned
 from clandestino.plan import MigrationState, migration_states
-from clandestino.store import opened
+from clandestino.store import ControlStore, opened
 
 if TYPE_CHECKING:
     from clandestino.scaffold import CreatedMigration
@@ -41,14 +39,15 @@ __all__ = [
 PathArg = str | Path | None
 Confirm = Callable[[list[str]], bool | Awaitable[bool]]
 
-_logger = logging.getLogger("clandestino")
-
 
 def _log_event(event: object) -> None:
-    _logger.info("%s", event)
+    # Imported here: logging is a tenth of a no-op `cdt -m`, which never logs.
+    import logging
+
+    logging.getLogger("clandestino").info("%s", event)
 
 
-def _settings(
+def settings_for(
     migrations_dir: PathArg, backend: str | None, url: str | None, cwd: PathArg
 ) -> Settings:
     overrides: dict[str, str | None] = {
@@ -64,18 +63,28 @@ def _settings(
     return settings
 
 
+def scanned(settings: Settings, emit: EventSink) -> list[MigrationFile]:
+    """The migration files, after a warning for each file in the folder that is not one."""
+    files, strays = scan(settings.migrations_dir)
+    for path in strays:
+        emit(Warned(f"{path} is not run: migration files are named migration_<stamp>_<name>.py"))
+    return files
+
+
+def announce_store(emit: EventSink, description: str, locking: bool, read_only: bool) -> None:
+    emit(RepositoryChosen(description, locking))
+    if not locking and not read_only:
+        emit(Warned("this repository has no lock: never run two deployers at once"))
+
+
 @asynccontextmanager
 async def _engine(
     settings: Settings, on_event: EventSink | None, read_only: bool
 ) -> AsyncIterator[Engine]:
     emit = on_event or _log_event
-    files, strays = scan(settings.migrations_dir)
-    for path in strays:
-        emit(Warned(f"{path} is not run: migration files are named migration_<stamp>_<name>.py"))
-    store = resolve_store(settings, [file.name for file in files], read_only)
-    emit(RepositoryChosen(store.description, store.locking))
-    if not store.locking and not read_only:
-        emit(Warned("this repository has no lock: never run two deployers at once"))
+    files = scanned(settings, emit)
+    store: ControlStore = resolve_store(settings, [file.name for file in files], read_only)
+    announce_store(emit, store.description, store.locking, read_only)
     async with opened(store):
         yield Engine(store, files, emit, settings.lock_timeout, settings.migration_timeout)
 
@@ -96,7 +105,7 @@ async def migrate(
     `strict` (default: the CLANDESTINO_STRICT setting) refuses to run, with a PlanError, when an
     applied migration's file is gone or changed, or a pending one sorts before an applied one.
     """
-    settings = _settings(migrations_dir, backend, url, cwd)
+    settings = settings_for(migrations_dir, backend, url, cwd)
     refuse = settings.strict if strict is None else strict
     async with _engine(settings, on_event, read_only=dry_run) as engine:
         return await engine.migrate(to=to, dry_run=dry_run, strict=refuse)
@@ -113,7 +122,7 @@ async def baseline(
 ) -> RunReport:
     """Record every migration up to and including `to` as applied without running it: for
     adopting a database whose changes were made before Clandestino looked after it."""
-    settings = _settings(migrations_dir, backend, url, cwd)
+    settings = settings_for(migrations_dir, backend, url, cwd)
     async with _engine(settings, on_event, read_only=False) as engine:
         return await engine.baseline(to)
 
@@ -138,7 +147,7 @@ async def rollback(
     `confirm` receives the names to undo, most recent first, before anything changes; when it
     returns False nothing is done and the report says `cancelled`.
     """
-    settings = _settings(migrations_dir, backend, url, cwd)
+    settings = settings_for(migrations_dir, backend, url, cwd)
     async with _engine(settings, on_event, read_only=False) as engine:
         return await engine.rollback(steps, to, _as_async(confirm))
 
@@ -158,7 +167,7 @@ async def repair(
     An interrupted up() becomes pending again; an interrupted down() leaves its migration applied.
     `confirm` receives the names first. Returns the names repaired.
     """
-    settings = _settings(migrations_dir, backend, url, cwd)
+    settings = settings_for(migrations_dir, backend, url, cwd)
     async with _engine(settings, on_event, read_only=False) as engine:
         return await engine.repair(_as_async(confirm))
 
@@ -172,7 +181,7 @@ async def status(
     cwd: PathArg = None,
 ) -> list[MigrationState]:
     """Every migration with its state; changes nothing, not even an empty control table."""
-    settings = _settings(migrations_dir, backend, url, cwd)
+    settings = settings_for(migrations_dir, backend, url, cwd)
     async with _engine(settings, on_event, read_only=True) as engine:
         return migration_states(await engine.plan())
 
@@ -187,16 +196,18 @@ async def create(
     """Write a new migration file from the template of backend `template` (or the empty one)."""
     from clandestino.scaffold import create_migration_file
 
-    settings = _settings(migrations_dir, None, None, cwd)
+    settings = settings_for(migrations_dir, None, None, cwd)
     return create_migration_file(settings.migrations_dir, name, template)
 
 
 def _as_async(confirm: Confirm | None) -> Callable[[list[str]], Awaitable[bool]] | None:
+    from inspect import isawaitable
+
     if confirm is None:
         return None
 
     async def confirmed(names: list[str]) -> bool:
         answer = confirm(names)
-        return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
+        return bool(await answer) if isawaitable(answer) else bool(answer)
 
     return confirmed

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from clandestino.config import MIGRATION_REPO, Settings
 from clandestino.errors import BackendNotInstalled, ConfigurationError
-from clandestino.store import ControlStore
+from clandestino.store import ControlStore, Snapshot
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -21,6 +21,7 @@ __all__ = [
     "installed_backends",
     "load_backend",
     "local_repository_path",
+    "read_snapshot",
     "repository_mode",
     "resolve_store",
 ]
@@ -46,12 +47,17 @@ class Backend:
     create_store(settings, read_only) builds an unopened store; read_only stores must not create
     anything (used by `-lm` and `--dry-run`). url_setting names the setting that the `url`
     argument of the API overrides. template_module is the `-cm` template, found without import.
+
+    read_snapshot(settings), where given, reads the applied records in one blocking call without
+    the async driver, or returns None when it cannot (the store then does it): the CLI answers
+    its most common run, nothing to do, with it before starting an event loop.
     """
 
     name: str
     url_setting: str
     template_module: str
     create_store: Callable[[Settings, bool], ControlStore]
+    read_snapshot: Callable[[Settings], Snapshot | None] | None = None
 
 
 def _import_target(target: str) -> object:
@@ -116,6 +122,15 @@ def repository_mode(settings: Settings) -> str:
     if settings.repository:
         return settings.repository.upper()
     return f"{DEFAULT_BACKEND.upper()} (default)"
+
+
+def read_snapshot(settings: Settings) -> Snapshot | None:
+    """The configured backend's records read without an event loop, where it can (a user's own
+    repository is async only)."""
+    if local_repository_path(settings).is_file():
+        return None
+    backend = load_backend(settings.repository or DEFAULT_BACKEND)
+    return backend.read_snapshot(settings) if backend.read_snapshot is not None else None
 
 
 def resolve_store(settings: Settings, names: Sequence[str], read_only: bool) -> ControlStore:

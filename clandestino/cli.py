@@ -7,9 +7,7 @@ lazily so that `cdt -h` loads no driver and stays fast.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import traceback
 from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
@@ -61,6 +59,11 @@ class CheckFailed(ClandestinoError):
 
 
 class _Parser(argparse.ArgumentParser):
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse builds a formatter for every add_argument, and one without a width imports
+        # shutil to measure the terminal; help is our own text, so any width will do.
+        return argparse.HelpFormatter(self.prog, width=80)
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, "see `cdt -h`")
 
@@ -206,6 +209,8 @@ def _main(arguments: list[str]) -> int:
         return EXIT_TERMINATED
     except Exception as exc:
         if debug:
+            import traceback
+
             traceback.print_exception(exc, file=sys.stderr)
         sys.stderr.write(
             f"error: unexpected {type(exc).__name__}: {exc} "
@@ -218,9 +223,31 @@ def _run(args: argparse.Namespace) -> int:
     commands = (args.migrate, args.list, args.rollback is not None, args.create, args.repair)
     if not (any(commands) or args.baseline):
         raise UsageError("no command given", "use one of -m, -lm, -rm, -cm; see `cdt -h`")
+    out = cast(TextIO, _PipeSafe(sys.stdout))
+    if _answered_without_loop(args, out):
+        return 0
     import asyncio
 
-    return asyncio.run(_until_terminated(_dispatch(args, cast(TextIO, _PipeSafe(sys.stdout)))))
+    return asyncio.run(_until_terminated(_dispatch(args, out)))
+
+
+def _answered_without_loop(args: argparse.Namespace, out: TextIO) -> bool:
+    """-m with nothing to do, and -lm, from one blocking read where the backend offers it."""
+    if not (args.migrate or args.list):
+        return False
+    from clandestino import fastpath
+
+    sink = _sink(args.json, out)
+    if args.migrate:
+        report = fastpath.migrate_if_nothing_to_do(
+            sink, migrations_dir=args.dir, to=args.to, dry_run=args.dry_run, strict=args.strict
+        )
+        return report is not None
+    states = fastpath.status_from_snapshot(sink, migrations_dir=args.dir)
+    if states is None:
+        return False
+    _show_status(states, args, out)
+    return True
 
 
 class _Terminated(Exception):
@@ -231,6 +258,7 @@ async def _until_terminated(work: Coroutine[Any, Any, int]) -> int:
     """Run `work`, turning SIGTERM into a cancellation, so that the lock is released and the
     transaction rolled back as on Ctrl-C, before exiting 143."""
     import asyncio
+    import signal
 
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -265,10 +293,7 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
             on_event=sink,
         )
     elif args.list:
-        states = await api.status(migrations_dir=args.dir, on_event=sink)
-        _print_status(states, args.json, out)
-        if args.check:
-            _check(states)
+        _show_status(await api.status(migrations_dir=args.dir, on_event=sink), args, out)
     elif args.baseline:
         await api.baseline(args.baseline, migrations_dir=args.dir, on_event=sink)
     elif args.create:
@@ -321,6 +346,8 @@ def _confirmed(option: str, question: str) -> bool:
             f"{option} asks for confirmation, but there is no terminal to answer it",
             "pass --yes (-y) to go ahead without asking",
         )
+    import signal
+
     # asyncio.run turns the first Ctrl-C into a task cancellation, which a blocking input()
     # would not notice; the default handler interrupts the prompt at once.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -331,6 +358,12 @@ def _confirmed(option: str, question: str) -> bool:
     finally:
         signal.signal(signal.SIGINT, previous)
     return answer.strip() in {"Y", "y", "yes", "Yes"}
+
+
+def _show_status(states: list[Any], args: argparse.Namespace, out: TextIO) -> None:
+    _print_status(states, args.json, out)
+    if args.check:
+        _check(states)
 
 
 def _check(states: list[Any]) -> None:
@@ -372,6 +405,8 @@ def _print_created(created: Any, json_mode: bool, out: TextIO) -> None:
 
 def _report_error(exc: ClandestinoError, json_mode: bool, debug: bool) -> None:
     if debug:
+        import traceback
+
         traceback.print_exception(exc, file=sys.stderr)
     if json_mode:
         from clandestino.output import json_line

@@ -21,6 +21,7 @@ __all__ = [
     "ControlStore",
     "Interruption",
     "LockHolder",
+    "Snapshot",
     "opened",
 ]
 
@@ -60,6 +61,18 @@ class LockHolder:
 
 
 WaitCallback = Callable[[LockHolder], None]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The applied records, read by one blocking call that needs no event loop or async driver.
+
+    `description` and `locking` are what the backend's store would say of itself.
+    """
+
+    description: str
+    records: list[AppliedMigration]
+    locking: bool = True
 
 
 @runtime_checkable

@@ -7,7 +7,7 @@ from pathlib import Path
 from clandestino.backends import Backend
 from clandestino.config import Settings
 from clandestino.errors import ConfigurationError
-from clandestino.store import ControlStore
+from clandestino.store import ControlStore, Snapshot
 
 __all__ = ["SQLITE_DB_PATH", "backend", "database_path"]
 
@@ -26,6 +26,12 @@ def database_path(settings: Settings) -> Path:
     return settings.cwd / Path(raw.removeprefix("sqlite:///")).expanduser()
 
 
+def _read_snapshot(settings: Settings) -> Snapshot | None:
+    from clandestino_sqlite.records import read_snapshot
+
+    return read_snapshot(settings)
+
+
 def _create_store(settings: Settings, read_only: bool) -> ControlStore:
     from clandestino_sqlite.store import SqliteStore
 
@@ -37,4 +43,5 @@ backend = Backend(
     url_setting=SQLITE_DB_PATH,
     template_module="clandestino_sqlite.ref",
     create_store=_create_store,
+    read_snapshot=_read_snapshot,
 )

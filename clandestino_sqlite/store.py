@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from clandestino.errors import ClandestinoError, DatabaseUnavailable, LockTimeou
 from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, LockHolder, WaitCallback
 from clandestino_sqlite.infra import SQLiteInfra
+from clandestino_sqlite.records import describe, read_records
 
 __all__ = ["SqliteStore"]
 
@@ -31,7 +31,6 @@ T = TypeVar("T")
 # How long one BEGIN IMMEDIATE waits inside SQLite before we look at the deadline again.
 _BUSY_SLICE_SECONDS = 0.2
 _ADDED_COLUMNS = {"checksum": "TEXT", "duration_ms": "INTEGER"}
-_RECORD_COLUMNS = ("migration_name", "created_on", "checksum", "duration_ms")
 
 
 class SqliteStore:
@@ -40,7 +39,7 @@ class SqliteStore:
     runs_outside_transactions = False
 
     def __init__(self, path: Path, table: str, read_only: bool) -> None:
-        self.description = f"SQLITE ({path})"
+        self.description = describe(path)
         self._path = path
         self._table = f'"{table}"'
         self._read_only = read_only
@@ -117,15 +116,8 @@ class SqliteStore:
         return await self._run(self._applied)
 
     def _applied(self) -> list[AppliedMigration]:
-        columns = self._columns()
-        if not columns:
-            return []
-        select = ", ".join(c if c in columns else "NULL" for c in _RECORD_COLUMNS)
-        rows = self._sql(f"SELECT {select} FROM {self._table} ORDER BY id")
-        return [
-            AppliedMigration(name, _parse_time(created), checksum, duration)
-            for name, created, checksum, duration in rows
-        ]
+        assert self._connection is not None
+        return read_records(self._connection, self._table)
 
     async def record(self, name: str, checksum: str | None, duration_ms: int) -> None:
         await self._run(
@@ -215,14 +207,3 @@ class SqliteStore:
 
     def legacy_repository(self) -> object:
         return StoreRepository(self)
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    # SQLite's CURRENT_TIMESTAMP is UTC without a zone.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -157,6 +157,15 @@ def server_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[P
     yield from _project_on(request, tmp_path)
 
 
+@pytest.fixture(
+    params=[backend for backend in BACKENDS if backend.reads_without_loop],
+    ids=lambda harness_class: harness_class.name,
+)
+def snapshot_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    """A project on each backend whose no-op run reads its records without an event loop."""
+    yield from _project_on(request, tmp_path)
+
+
 @pytest.fixture
 def project(tmp_path: Path, harness: BackendHarness) -> Project:
     root = tmp_path / "project"

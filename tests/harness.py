@@ -46,6 +46,8 @@ class BackendHarness(ABC):
     concurrent_deployers = 20
     # Stores without transactions leave a marker when a run dies in a step (and use a lease).
     leaves_markers = False
+    # Backends whose records a no-op `cdt -m` reads in one blocking call, with no event loop.
+    reads_without_loop = False
 
     def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         self.workdir = workdir
@@ -167,6 +169,7 @@ def _tcp_address(url: str, default_port: int) -> tuple[str, int]:
 
 
 class SqliteHarness(BackendHarness):
+    reads_without_loop = True
     name = "sqlite"
     concurrent_deployers = 10
 
@@ -240,6 +243,7 @@ class PostgresHarness(BackendHarness):
 
     name = "postgres"
     server_fixture = "postgres_url"
+    reads_without_loop = True
 
     def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         super().__init__(workdir, server_url)

@@ -1,0 +1,73 @@
+"""`cdt -m` and `cdt -lm` answered without an event loop, when the backend can read its records
+in one blocking call (`Backend.read_snapshot`).
+
+Most runs of `cdt -m` find nothing to do: every deploy and every application start runs it. On
+PostgreSQL, importing asyncio and asyncpg was two thirds of such a run. Here the records are read
+without them; when they leave work to do, the events gathered so far are dropped and the caller
+runs the async API, which reads the records again under the lock, as it always does.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import cast
+
+from clandestino.api import announce_store, scanned, settings_for
+from clandestino.backends import read_snapshot
+from clandestino.engine import Engine, RunReport
+from clandestino.events import Event, EventSink
+from clandestino.plan import MigrationState, make_plan, migration_states
+from clandestino.store import ControlStore
+
+__all__ = ["migrate_if_nothing_to_do", "status_from_snapshot"]
+
+
+def migrate_if_nothing_to_do(
+    on_event: EventSink,
+    *,
+    migrations_dir: str | Path | None = None,
+    to: str | None = None,
+    dry_run: bool = False,
+    strict: bool = False,
+) -> RunReport | None:
+    """What `api.migrate` would report when it would change nothing (or for a dry run); None
+    when there is work to do or the backend cannot be read this way, with nothing emitted."""
+    started = time.perf_counter()
+    held: list[Event] = []
+    settings = settings_for(migrations_dir, None, None, None)
+    files = scanned(settings, held.append)
+    snapshot = read_snapshot(settings)
+    if snapshot is None:
+        return None
+    announce_store(held.append, snapshot.description, snapshot.locking, read_only=dry_run)
+    engine = Engine(cast(ControlStore, _NoStore()), files, held.append, settings.lock_timeout)
+    refuse = settings.strict or strict
+    report = engine.migrate_from(snapshot.records, to, dry_run, refuse, started)
+    if report is not None:
+        for event in held:
+            on_event(event)
+    return report
+
+
+def status_from_snapshot(
+    on_event: EventSink, *, migrations_dir: str | Path | None = None
+) -> list[MigrationState] | None:
+    """What `api.status` returns, or None when the backend cannot be read this way."""
+    held: list[Event] = []
+    settings = settings_for(migrations_dir, None, None, None)
+    files = scanned(settings, held.append)
+    snapshot = read_snapshot(settings)
+    if snapshot is None:
+        return None
+    announce_store(held.append, snapshot.description, snapshot.locking, read_only=True)
+    for event in held:
+        on_event(event)
+    return migration_states(make_plan(files, snapshot.records))
+
+
+class _NoStore:
+    """The engine's store when it only settles a run from records read beforehand."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"a settled run touched the store ({name})")
