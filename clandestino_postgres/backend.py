@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from clandestino.backends import Backend
 from clandestino.config import Settings, check_identifier
-from clandestino.store import ControlStore
+from clandestino.store import ControlStore, Snapshot
 
-__all__ = ["POSTGRES_CONNECTION_STRING", "POSTGRES_SCHEMA", "backend", "connection_string"]
+__all__ = [
+    "POSTGRES_CONNECTION_STRING",
+    "POSTGRES_SCHEMA",
+    "backend",
+    "connection_string",
+    "schema",
+]
 
 POSTGRES_CONNECTION_STRING = "CLANDESTINO_POSTGRES_CONNECTION_STRING"
 POSTGRES_SCHEMA = "CLANDESTINO_POSTGRES_SCHEMA"
@@ -18,14 +24,25 @@ def connection_string(settings: Settings) -> str:
     )
 
 
+def schema(settings: Settings) -> str | None:
+    """The control table's schema, if one is set (else the search path's first)."""
+    given = settings.get(POSTGRES_SCHEMA)
+    return check_identifier(given, POSTGRES_SCHEMA) if given else None
+
+
+def _read_snapshot(settings: Settings) -> Snapshot | None:
+    from clandestino_postgres.snapshot import read_snapshot
+
+    return read_snapshot(settings)
+
+
 def _create_store(settings: Settings, read_only: bool) -> ControlStore:
     from clandestino_postgres.connect import ConnectionTarget
     from clandestino_postgres.store import PostgresStore
 
-    schema = settings.get(POSTGRES_SCHEMA)
     return PostgresStore(
         ConnectionTarget.parse(connection_string(settings), settings.connect_timeout),
-        schema=check_identifier(schema, POSTGRES_SCHEMA) if schema else None,
+        schema=schema(settings),
         table=settings.control_table,
         read_only=read_only,
     )
@@ -36,4 +53,5 @@ backend = Backend(
     url_setting=POSTGRES_CONNECTION_STRING,
     template_module="clandestino_postgres.ref",
     create_store=_create_store,
+    read_snapshot=_read_snapshot,
 )

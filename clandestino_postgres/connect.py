@@ -5,8 +5,6 @@ Messages name the server as host:port/database and never carry the password.
 
 from __future__ import annotations
 
-import asyncio
-import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -18,7 +16,7 @@ from clandestino.identity import deployer_identity
 if TYPE_CHECKING:
     import asyncpg
 
-__all__ = ["ConnectionTarget", "application_name", "database_error"]
+__all__ = ["ConnectionTarget", "application_name", "database_error", "no_answer"]
 
 _SETTING = "CLANDESTINO_POSTGRES_CONNECTION_STRING"
 
@@ -73,8 +71,19 @@ class ConnectionTarget:
 _URL_HINT = "use postgresql://user:password@host:5432/database (percent-encode special characters)"
 
 
+def no_answer(target: ConnectionTarget) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        f"PostgreSQL at {target.where} did not answer within {target.timeout:g} s",
+        "check that the server is up, or raise CLANDESTINO_CONNECT_TIMEOUT",
+    )
+
+
 def database_error(exc: BaseException, target: ConnectionTarget, doing: str) -> ClandestinoError:
     """One clear line for what the driver raised while we tried to `doing` the database."""
+    # Imported here, as the driver is: the snapshot of a no-op run needs neither.
+    import asyncio
+    import ssl
+
     import asyncpg
 
     server = f"PostgreSQL at {target.where}"
@@ -105,11 +114,6 @@ def database_error(exc: BaseException, target: ConnectionTarget, doing: str) -> 
             f"check the sslmode and certificates in {_SETTING}",
         ),
         (
-            (asyncio.TimeoutError, TimeoutError),
-            f"{server} did not answer within {target.timeout:g} s",
-            "check that the server is up, or raise CLANDESTINO_CONNECT_TIMEOUT",
-        ),
-        (
             (OSError, asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError),
             f"cannot {doing} {server}: {exc}",
             "check that the server is up and reachable",
@@ -117,6 +121,8 @@ def database_error(exc: BaseException, target: ConnectionTarget, doing: str) -> 
     ]
     if isinstance(exc, asyncpg.ClientConfigurationError | ValueError):
         return ConfigurationError(f"{_SETTING} is not usable: {exc}", _URL_HINT)
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return no_answer(target)
     for kinds, message, hint in checks:
         if isinstance(exc, kinds):
             return DatabaseUnavailable(message, hint)

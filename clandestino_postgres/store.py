@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
@@ -22,6 +21,7 @@ from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, LockHolder, WaitCallback
 from clandestino_postgres.connect import ConnectionTarget, database_error
 from clandestino_postgres.infra import PostgresInfra
+from clandestino_postgres.records import applied_query, describe, quoted_table, to_applied
 
 if TYPE_CHECKING:
     from asyncpg import Connection
@@ -33,9 +33,6 @@ T = TypeVar("T")
 _ADDED_COLUMNS = {"checksum": "text", "duration_ms": "integer"}
 # The lock's key: the schema (the search path's first when none is set) and the table name.
 _KEY = "hashtextextended(coalesce($1::text, current_schema()) || '.' || $2::text, 0)"
-# created_on holds the session time zone's wall-clock time (the original's default), so it is read
-# back through the same zone into an aware timestamp.
-_CREATED_ON_UTC = "created_on AT TIME ZONE current_setting('TimeZone')"
 _HOLDER = """
 SELECT a.pid, a.application_name, a.backend_start
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
@@ -56,10 +53,10 @@ class PostgresStore:
         self._target = target
         self._schema = schema
         self._table_name = table
-        self._table = f'"{schema}"."{table}"' if schema else f'"{table}"'
+        self._table = quoted_table(schema, table)
         self._read_only = read_only
         self._connection: Connection | None = None
-        self.description = f"POSTGRES ({target.masked}, table {self._table.replace(chr(34), '')})"
+        self.description = describe(target.masked, self._table)
 
     async def open(self) -> None:
         self._connection = await self._target.connect()
@@ -114,19 +111,13 @@ class PostgresStore:
 
     async def _applied(self) -> list[AppliedMigration]:
         try:
-            rows = await self._conn.fetch(
-                f"SELECT migration_name, {_CREATED_ON_UTC}, checksum, duration_ms"
-                f" FROM {self._table} ORDER BY id"
-            )
+            rows = await self._conn.fetch(applied_query(self._table))
         except asyncpg.UndefinedTableError:
             return []
         except asyncpg.UndefinedColumnError:
             # A table the original made, not adopted yet: nothing has run since the switch.
-            rows = await self._conn.fetch(
-                f"SELECT migration_name, {_CREATED_ON_UTC}, NULL AS checksum, NULL AS duration_ms"
-                f" FROM {self._table} ORDER BY id"
-            )
-        return [AppliedMigration(row[0], _as_utc(row[1]), row[2], row[3]) for row in rows]
+            rows = await self._conn.fetch(applied_query(self._table, legacy=True))
+        return [to_applied(row) for row in rows]
 
     async def record(self, name: str, checksum: str | None, duration_ms: int) -> None:
         await self._db(
@@ -242,12 +233,6 @@ class PostgresStore:
 
     def legacy_repository(self) -> object:
         return StoreRepository(self)
-
-
-def _as_utc(value: Any) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def _rollback_quietly(transaction: Any) -> None:

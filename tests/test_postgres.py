@@ -4,6 +4,7 @@ advisory lock and its holder, the statement count of a no-op run, and connection
 from __future__ import annotations
 
 import asyncio
+import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from tests.conftest import Project, clean_environ, skip_outside_ci
 from tests.harness import PostgresHarness, _pg
-from tests.servers.postgres import PASSWORD_ROLE
+from tests.servers.postgres import AUTH_ROLES, PASSWORD_ROLE, TEST_URL
 
 PASSWORD = "p@ss:w/rd% ü#?&="
 
@@ -394,3 +395,51 @@ def test_cancelling_the_task_rolls_back_and_frees_the_lock(
     again = pg.cdt("-m")
     assert again.returncode == 0, again.stderr
     assert harness.effects() == ["cancelled"]
+
+
+ASCII_PASSWORD = "plain-ascii:pass@word"
+
+
+@pytest.fixture(params=sorted(AUTH_ROLES), ids=str)
+def auth_role(request: pytest.FixtureRequest, postgres_url: str) -> str:
+    """A role that the server asks for its password by the method in the parameter."""
+    role = AUTH_ROLES[request.param]
+
+    async def create(connection: Any) -> None:
+        exists = await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+        if request.param == "md5" and not os.environ.get(TEST_URL):
+            # Our server asks this role for md5, which needs an md5 hash stored. A user's own
+            # server asks by its own pg_hba.conf, so there the role keeps the default hash.
+            await connection.execute("SET password_encryption = 'md5'")
+        verb = "ALTER" if exists else "CREATE"
+        await connection.execute(f"{verb} ROLE {role} LOGIN PASSWORD '{ASCII_PASSWORD}'")
+
+    _pg(postgres_url, create)
+    return role
+
+
+def test_the_blocking_read_logs_in_by_each_password_method(pg: Project, auth_role: str) -> None:
+    from clandestino.backends import read_snapshot
+    from clandestino.config import load_settings
+
+    url = _url_as(_harness(pg).url, auth_role, ASCII_PASSWORD)
+    wrong = _url_as(_harness(pg).url, auth_role, "not-it")
+    if pg.cdt("-lm", env={"CLANDESTINO_POSTGRES_CONNECTION_STRING": wrong}).returncode == 0:
+        skip_outside_ci("this server lets the role in without checking its password")
+    name = pg.add_effect("x").stem
+    # Since PostgreSQL 15 only the owner may create in the public schema.
+    _pg(_harness(pg).url, lambda c: c.execute(f"GRANT ALL ON SCHEMA public TO {auth_role}"))
+    assert pg.cdt("-m", env={"CLANDESTINO_POSTGRES_CONNECTION_STRING": url}).returncode == 0
+
+    def snapshot(as_url: str) -> Any:
+        env = {**pg.env, "CLANDESTINO_POSTGRES_CONNECTION_STRING": as_url}
+        return read_snapshot(load_settings(pg.root, environ=env))
+
+    read = snapshot(url)
+    assert read is not None, "left to asyncpg"
+    assert [record.name for record in read.records] == [name]
+    # A password the server refuses is left to asyncpg, which says so in its own words.
+    assert snapshot(wrong) is None
+    refused = pg.cdt("-m", env={"CLANDESTINO_POSTGRES_CONNECTION_STRING": wrong})
+    assert refused.returncode == 3
+    assert f"refused the password of user {auth_role}" in refused.stderr

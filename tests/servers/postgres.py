@@ -11,11 +11,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-__all__ = ["PASSWORD_ROLE", "TEST_URL", "postgres_server"]
+__all__ = ["AUTH_ROLES", "PASSWORD_ROLE", "TEST_URL", "postgres_server"]
 
 TEST_URL = "CLANDESTINO_TEST_POSTGRES_URL"
 # A role the tests log in as with a password (created by them through the admin URL).
 PASSWORD_ROLE = "clandestino_pw"
+# A role per password method the server may ask for, each logging in with that method alone.
+AUTH_ROLES = {
+    "scram-sha-256": "clandestino_scram",
+    "md5": "clandestino_md5",
+    "password": "clandestino_cleartext",
+}
 
 
 @contextmanager
@@ -34,7 +40,8 @@ def postgres_server(workdir: Path) -> Iterator[str]:
     # The wheel's server trusts every local user; this one must give a password, so the tests
     # can see a wrong one refused.
     hba = server.pgdata / "pg_hba.conf"
-    hba.write_text(f"local all {PASSWORD_ROLE} scram-sha-256\n{hba.read_text()}")
+    methods = [f"local all {role} {method}\n" for method, role in AUTH_ROLES.items()]
+    hba.write_text(f"local all {PASSWORD_ROLE} scram-sha-256\n{''.join(methods)}{hba.read_text()}")
     pg_ctl(
         ["-w", "-l", str(server.log), "restart", "-m", "fast"],
         pgdata=server.pgdata,
