@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TextIO
@@ -160,6 +159,8 @@ class JsonRenderer:
 
 
 def json_line(name: str, fields: dict[str, Any]) -> str:
+    import json  # only --json needs it; a no-op run in text is mostly imports
+
     return json.dumps({"event": name, **fields}, default=_json_value, ensure_ascii=False)
 
 
