@@ -29,7 +29,7 @@ _SOURCES = (
 
 
 def _source_digest() -> str:
-    digest = hashlib.sha256((REPO / "pyproject.toml").read_bytes())
+    digest = hashlib.sha256()
     for package in _SOURCES:
         for path in sorted((REPO / package).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
@@ -41,6 +41,9 @@ def _source_digest() -> str:
 def _wanted(tool: type[Tool]) -> str:
     lines = [requirement.format(repo=REPO) for requirement in tool.requirements]
     if any("{repo}" in requirement for requirement in tool.requirements):
+        # pyproject.toml apart from the code: a change of dependencies needs a full install.
+        pyproject = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+        lines.append(f"pyproject {pyproject}")
         lines.append(f"source {_source_digest()}")
     lines.append(f"python {sys.version.split()[0]}")
     return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ from clandestino.errors import ConfigurationError
 __all__ = [
     "CONNECT_TIMEOUT",
     "CONTROL_TABLE",
+    "EVENT_LOOP",
     "LOCK_LEASE",
     "LOCK_TIMEOUT",
     "MIGRATIONS_DIR",
@@ -40,6 +41,7 @@ CONNECT_TIMEOUT = "CLANDESTINO_CONNECT_TIMEOUT"
 LOCK_LEASE = "CLANDESTINO_LOCK_LEASE"
 MIGRATION_TIMEOUT = "CLANDESTINO_MIGRATION_TIMEOUT"
 STRICT = "CLANDESTINO_STRICT"
+EVENT_LOOP = "CLANDESTINO_EVENT_LOOP"
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -64,6 +66,8 @@ class Settings:
     migration_timeout: float | None
     # Refuse, instead of warning, when records and files disagree (missing, changed, out of order).
     strict: bool
+    # The CLI's event loop: "uvloop", "asyncio", or None for uvloop when it is installed.
+    event_loop: str | None = None
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """A raw setting, or `default` when it is unset or empty."""
@@ -121,7 +125,18 @@ def load_settings(
             else None
         ),
         strict=parse_flag(values.get(STRICT), STRICT, default=False),
+        event_loop=_event_loop(values.get(EVENT_LOOP)),
     )
+
+
+def _event_loop(text: str | None) -> str | None:
+    if not text:
+        return None
+    if text.lower() not in {"uvloop", "asyncio"}:
+        raise ConfigurationError(
+            f"{EVENT_LOOP}={text!r} names no event loop", "use uvloop or asyncio, or leave it unset"
+        )
+    return text.lower()
 
 
 def parse_flag(text: str | None, setting: str, default: bool) -> bool:

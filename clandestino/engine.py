@@ -49,6 +49,8 @@ from clandestino.plan import (
 from clandestino.store import AppliedMigration, ControlStore, LockHolder
 
 if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
+
     from clandestino_interfaces import AbstractMigration
 
 __all__ = ["Engine", "RunReport"]
@@ -274,20 +276,11 @@ class Engine:
 
         self._emit(MigrationStarted(file.name, direction))
         began = time.perf_counter()
-        ticker = asyncio.create_task(self._still_running(file.name, direction, began))
+        ticker = _StillRunning(asyncio.get_running_loop(), self._emit, file.name, direction, began)
         try:
             await self._step_in_store(file, direction, began)
         finally:
-            ticker.cancel()
-
-    async def _still_running(self, name: str, direction: Direction, began: float) -> None:
-        """Say a step is still at work after a couple of seconds, then every ten."""
-        import asyncio
-
-        await asyncio.sleep(_FIRST_TICK_SECONDS)
-        while True:
-            self._emit(MigrationStillRunning(name, direction, time.perf_counter() - began))
-            await asyncio.sleep(_TICK_SECONDS)
+            ticker.stop()
 
     async def _step_in_store(self, file: MigrationFile, direction: Direction, began: float) -> None:
         instance = self._instantiate(file)
@@ -439,6 +432,34 @@ class Engine:
             )
         )
         return report
+
+
+class _StillRunning:
+    """Says a step is still at work after a couple of seconds, then every ten. A timer rather
+    than a task per step: most steps end long before it fires."""
+
+    def __init__(
+        self,
+        loop: AbstractEventLoop,
+        emit: EventSink,
+        name: str,
+        direction: Direction,
+        began: float,
+    ) -> None:
+        self._loop = loop
+        self._emit = emit
+        self._name = name
+        self._direction = direction
+        self._began = began
+        self._timer = loop.call_later(_FIRST_TICK_SECONDS, self._tick)
+
+    def _tick(self) -> None:
+        seconds = time.perf_counter() - self._began
+        self._emit(MigrationStillRunning(self._name, self._direction, seconds))
+        self._timer = self._loop.call_later(_TICK_SECONDS, self._tick)
+
+    def stop(self) -> None:
+        self._timer.cancel()
 
 
 def _describe(error: BaseException) -> str:
