@@ -819,6 +819,22 @@ CASES = [
         pending,
         env={"CLANDESTINO_STRICT": "maybe"},
     ),
+    Case(
+        "event-loop-setting-unknown",
+        ("-m",),
+        2,
+        ("CLANDESTINO_EVENT_LOOP='trio' names no event loop", "use uvloop or asyncio"),
+        pending,
+        env={"CLANDESTINO_EVENT_LOOP": "trio"},
+    ),
+    Case(
+        "event-loop-uvloop-not-installed",
+        ("-m",),
+        2,
+        ("CLANDESTINO_EVENT_LOOP=uvloop, but uvloop is not installed", "pip install uvloop"),
+        without_driver("uvloop"),
+        env={"CLANDESTINO_EVENT_LOOP": "uvloop"},
+    ),
 ]
 
 # Helpers -------------------------------------------------------------------------------------

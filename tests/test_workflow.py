@@ -213,3 +213,27 @@ def test_each_step_shows_its_time_and_a_long_one_that_it_is_still_working(
     assert f"   ... still working on {slow} (2 s)" in lines
     finished = next(line for line in lines if line.startswith(f"-> running {slow} ✅"))
     assert 2.5 <= float(finished.split()[-2]) < 10
+
+
+@pytest.mark.parametrize(("setting", "loop_module"), [(None, "uvloop"), ("asyncio", "asyncio")])
+def test_migrations_run_on_uvloop_unless_the_setting_asks_for_asyncio(
+    sqlite_project: Project, setting: str | None, loop_module: str
+) -> None:
+    seen = sqlite_project.root / "loop.txt"
+    sqlite_project.add(
+        "import asyncio\n"
+        "from pathlib import Path\n"
+        "from clandestino_interfaces import AbstractMigration\n\n\n"
+        "class Migration(AbstractMigration):\n"
+        "    async def up(self) -> None:\n"
+        "        loop = asyncio.get_running_loop()\n"
+        f"        Path({str(seen)!r}).write_text(type(loop).__module__)\n\n"
+        "    async def down(self) -> None:\n"
+        "        pass\n",
+        "which_loop",
+    )
+
+    result = sqlite_project.cdt("-m", env={"CLANDESTINO_EVENT_LOOP": setting} if setting else {})
+
+    assert result.returncode == 0, result.stderr
+    assert seen.read_text().split(".")[0] == loop_module
