@@ -21,7 +21,7 @@ from clandestino_postgres.records import (
     quoted_table,
     to_applied,
 )
-from clandestino_postgres.wire import Endpoint, NotHere, QueryFailed, connect
+from clandestino_postgres.wire import Connection, Endpoint, NotHere, QueryFailed, connect
 
 __all__ = ["read_snapshot"]
 
@@ -35,19 +35,28 @@ def read_snapshot(settings: Settings) -> Snapshot | None:
     try:
         endpoint = Endpoint.from_url(target.url, os.environ)
         startup = {"application_name": application_name(), "client_encoding": "UTF8"}
-        with connect(endpoint, target.timeout, startup) as connection:
-            try:
-                rows = connection.simple_query(applied_query(table))
-            except QueryFailed as exc:
-                if exc.sqlstate == UNDEFINED_TABLE:
-                    rows = []
-                elif exc.sqlstate == UNDEFINED_COLUMN:
-                    rows = connection.simple_query(applied_query(table, legacy=True))
-                else:
-                    return None
+        connection = connect(endpoint, target.timeout, startup)
     except TimeoutError as exc:
         # Asking asyncpg would only wait as long again.
         raise no_answer(target) from exc
-    except (NotHere, QueryFailed, OSError):
+    except (NotHere, OSError):
         return None
+    # The connect timeout bounds each read from here on too; a query that outlasts it (the table
+    # locked by a schema change elsewhere) is left to asyncpg, which waits as it always has.
+    with connection:
+        try:
+            rows = _records(connection, table)
+        except (NotHere, QueryFailed, OSError):
+            return None
     return Snapshot(describe(target.masked, table), [to_applied(row) for row in rows])
+
+
+def _records(connection: Connection, table: str) -> list[tuple[str | None, ...]]:
+    try:
+        return connection.simple_query(applied_query(table))
+    except QueryFailed as exc:
+        if exc.sqlstate == UNDEFINED_TABLE:
+            return []
+        if exc.sqlstate == UNDEFINED_COLUMN:
+            return connection.simple_query(applied_query(table, legacy=True))
+        raise

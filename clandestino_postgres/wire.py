@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["Endpoint", "NotHere", "QueryFailed", "connect"]
+__all__ = ["Connection", "Endpoint", "NotHere", "QueryFailed", "connect"]
 
 _PROTOCOL_3 = 196608
 _SSL_REQUEST = 80877103
@@ -89,10 +89,10 @@ def _split_hostport(hostport: str) -> tuple[str, str]:
     return unquote(host), port
 
 
-def connect(endpoint: Endpoint, timeout: float, settings: Mapping[str, str]) -> _Connection:
+def connect(endpoint: Endpoint, timeout: float, settings: Mapping[str, str]) -> Connection:
     """A connection, authenticated and ready, opened with `settings` (application_name, ...);
     use it in a `with` block to close it. Raises NotHere, TimeoutError or OSError."""
-    connection = _Connection.open(endpoint, timeout)
+    connection = Connection.open(endpoint, timeout)
     try:
         connection.start(endpoint, settings)
     except BaseException:
@@ -101,14 +101,16 @@ def connect(endpoint: Endpoint, timeout: float, settings: Mapping[str, str]) -> 
     return connection
 
 
-class _Connection:
+class Connection:
+    """One session: `simple_query` as often as needed, then `close` (or a `with` block)."""
+
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._buffer = b""
         self._offset = 0
 
     @classmethod
-    def open(cls, endpoint: Endpoint, timeout: float) -> _Connection:
+    def open(cls, endpoint: Endpoint, timeout: float) -> Connection:
         if endpoint.host.startswith("/"):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(timeout)
@@ -126,7 +128,7 @@ class _Connection:
             sock.close()
             raise
 
-    def __enter__(self) -> _Connection:
+    def __enter__(self) -> Connection:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -224,7 +226,7 @@ def _secured(sock: socket.socket, endpoint: Endpoint, timeout: float) -> socket.
 
 
 class _Authentication:
-    def __init__(self, connection: _Connection, endpoint: Endpoint) -> None:
+    def __init__(self, connection: Connection, endpoint: Endpoint) -> None:
         self._connection = connection
         self._endpoint = endpoint
 

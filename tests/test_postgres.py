@@ -443,3 +443,29 @@ def test_the_blocking_read_logs_in_by_each_password_method(pg: Project, auth_rol
     refused = pg.cdt("-m", env={"CLANDESTINO_POSTGRES_CONNECTION_STRING": wrong})
     assert refused.returncode == 3
     assert f"refused the password of user {auth_role}" in refused.stderr
+
+
+def test_a_server_that_never_answers_is_exit_3_after_one_timeout(pg: Project) -> None:
+    import socket
+    import time
+
+    pg.add_effect("never")
+    with socket.socket() as silent:
+        # Connections complete in the listen backlog, and then nothing is ever said on them.
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        url = f"postgresql://app:secret@127.0.0.1:{port}/app"
+        started = time.monotonic()
+        result = pg.cdt(
+            "-m",
+            env={"CLANDESTINO_POSTGRES_CONNECTION_STRING": url, "CLANDESTINO_CONNECT_TIMEOUT": "3"},
+            timeout=60,
+        )
+        took = time.monotonic() - started
+
+    assert result.returncode == 3
+    assert f"PostgreSQL at 127.0.0.1:{port}/app did not answer within 3 s" in result.stderr
+    assert "secret" not in result.stderr
+    # The blocking read of a no-op run gives up once; asyncpg is not asked to wait again.
+    assert took < 5.5
