@@ -117,20 +117,25 @@ def _is_migration_name(name: str) -> bool:
 
 
 def _checksum(path: Path) -> str:
-    # os.read rather than open(): the file object costs more than the read, a thousand times
-    # over in a no-op run.
     try:
-        descriptor = os.open(os.fspath(path), os.O_RDONLY)
-        try:
-            chunks = []
-            while chunk := os.read(descriptor, 1 << 16):
-                chunks.append(chunk)
-        finally:
-            os.close(descriptor)
+        data = _read_bytes(path)
     except OSError as exc:
         raise MigrationFileError(f"cannot read {path}: {exc}", "check its permissions") from exc
     # Line endings are normalised so a checkout with CRLF does not count as a change.
-    return sha256(b"".join(chunks).replace(b"\r\n", b"\n")).hexdigest()
+    return sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+
+
+def _read_bytes(path: Path) -> bytes:
+    # os.read rather than open(): the file object costs more than the read, a thousand times
+    # over in a run.
+    descriptor = os.open(os.fspath(path), os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(descriptor, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(descriptor)
+    return b"".join(chunks)
 
 
 def import_user_file(path: Path, module_name: str) -> ModuleType:
@@ -164,7 +169,7 @@ def _check_encoding(path: Path) -> None:
     import tokenize
 
     try:
-        data = path.read_bytes()
+        data = _read_bytes(path)
         if data.isascii():
             return  # every encoding Python reads source in agrees on ASCII: nothing to check
         try:
