@@ -19,7 +19,7 @@ from clandestino.discovery import MigrationFile, scan
 from clandestino.engine import Engine, RunReport
 from clandestino.events import EventSink, RepositoryChosen, Warned
 from clandestino.plan import MigrationState, migration_states
-from clandestino.store import ControlStore, opened
+from clandestino.store import opened
 
 if TYPE_CHECKING:
     from clandestino.scaffold import CreatedMigration
@@ -83,7 +83,7 @@ async def _engine(
 ) -> AsyncIterator[Engine]:
     emit = on_event or _log_event
     files = scanned(settings, emit)
-    store: ControlStore = resolve_store(settings, [file.name for file in files], read_only)
+    store = resolve_store(settings, [file.name for file in files], read_only)
     announce_store(emit, store.description, store.locking, read_only)
     async with opened(store):
         yield Engine(store, files, emit, settings.lock_timeout, settings.migration_timeout)
