@@ -10,15 +10,18 @@ runs the async API, which reads the records again under the lock, as it always d
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 from clandestino.api import announce_store, scanned, settings_for
 from clandestino.backends import read_snapshot
+from clandestino.config import Settings
+from clandestino.discovery import MigrationFile
 from clandestino.engine import Engine, RunReport
 from clandestino.events import Event, EventSink
 from clandestino.plan import MigrationState, make_plan, migration_states
-from clandestino.store import ControlStore
+from clandestino.store import ControlStore, Snapshot
 
 __all__ = ["migrate_if_nothing_to_do", "status_from_snapshot"]
 
@@ -34,19 +37,17 @@ def migrate_if_nothing_to_do(
     """What `api.migrate` would report when it would change nothing (or for a dry run); None
     when there is work to do or the backend cannot be read this way, with nothing emitted."""
     started = time.perf_counter()
-    held: list[Event] = []
-    settings = settings_for(migrations_dir, None, None, None)
-    files = scanned(settings, held.append)
-    snapshot = read_snapshot(settings)
-    if snapshot is None:
+    read = _read(migrations_dir, read_only=dry_run)
+    if read is None:
         return None
-    announce_store(held.append, snapshot.description, snapshot.locking, read_only=dry_run)
-    engine = Engine(cast(ControlStore, _NoStore()), files, held.append, settings.lock_timeout)
+    settings = read.settings
+    engine = Engine(
+        cast(ControlStore, _NoStore()), read.files, read.held.append, settings.lock_timeout
+    )
     refuse = settings.strict or strict
-    report = engine.migrate_from(snapshot.records, to, dry_run, refuse, started)
+    report = engine.migrate_from(read.snapshot.records, to, dry_run, refuse, started)
     if report is not None:
-        for event in held:
-            on_event(event)
+        read.release(on_event)
     return report
 
 
@@ -54,16 +55,37 @@ def status_from_snapshot(
     on_event: EventSink, *, migrations_dir: str | Path | None = None
 ) -> list[MigrationState] | None:
     """What `api.status` returns, or None when the backend cannot be read this way."""
+    read = _read(migrations_dir, read_only=True)
+    if read is None:
+        return None
+    read.release(on_event)
+    return migration_states(make_plan(read.files, read.snapshot.records))
+
+
+@dataclass
+class _Read:
+    """The settings, the files and the records, with the events said on the way, held back
+    until it is known that this path answers."""
+
+    settings: Settings
+    files: list[MigrationFile]
+    snapshot: Snapshot
+    held: list[Event]
+
+    def release(self, on_event: EventSink) -> None:
+        for event in self.held:
+            on_event(event)
+
+
+def _read(migrations_dir: str | Path | None, read_only: bool) -> _Read | None:
     held: list[Event] = []
     settings = settings_for(migrations_dir, None, None, None)
     files = scanned(settings, held.append)
     snapshot = read_snapshot(settings)
     if snapshot is None:
         return None
-    announce_store(held.append, snapshot.description, snapshot.locking, read_only=True)
-    for event in held:
-        on_event(event)
-    return migration_states(make_plan(files, snapshot.records))
+    announce_store(held.append, snapshot.description, snapshot.locking, read_only)
+    return _Read(settings, files, snapshot, held)
 
 
 class _NoStore:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ __all__ = [
     "LockHolder",
     "Snapshot",
     "opened",
+    "utc_from_text",
 ]
 
 
@@ -131,6 +132,18 @@ class ControlStore(Protocol):
         """If `error`, raised inside a migration, means the connection to the database is gone,
         the error to stop the run with (exit 3) instead of blaming the migration."""
         ...
+
+
+def utc_from_text(value: object) -> datetime | None:
+    """A time a store kept as ISO text; one without a zone is UTC, as the original wrote them.
+    None for anything else, so that an odd record is shown without a time rather than fatal."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @asynccontextmanager

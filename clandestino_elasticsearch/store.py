@@ -23,7 +23,7 @@ from elasticsearch import ApiError, ConflictError, NotFoundError
 from clandestino.errors import ClandestinoError
 from clandestino.lease import Lease, lease_lock
 from clandestino.legacy import StoreRepository
-from clandestino.store import AppliedMigration, Interruption, WaitCallback
+from clandestino.store import AppliedMigration, Interruption, WaitCallback, utc_from_text
 from clandestino_elasticsearch.connect import ElasticsearchTarget, database_error
 from clandestino_elasticsearch.infra import ElasticsearchInfra
 
@@ -57,16 +57,6 @@ _LOCK_MAPPING = {
 def _stamp(moment: datetime) -> str:
     """A UTC time as the original wrote it: str() of a naive datetime, which sorts as text."""
     return str(moment.astimezone(UTC).replace(tzinfo=None))
-
-
-def _parse(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def record_document(name: str, checksum: str | None, duration_ms: int | None) -> dict[str, Any]:
@@ -268,12 +258,12 @@ def _applied(name: str, source: dict[str, Any]) -> AppliedMigration:
         interrupted = Interruption(
             str(marker.get("direction", "up")),
             str(marker.get("owner", "?")),
-            _parse(marker.get("since")),
+            utc_from_text(marker.get("since")),
         )
     duration = source.get("duration_ms")
     return AppliedMigration(
         name=str(source.get("name", name)),
-        applied_at=_parse(source.get("created_at")),
+        applied_at=utc_from_text(source.get("created_at")),
         checksum=source.get("checksum"),
         duration_ms=int(duration) if duration is not None else None,
         interrupted=interrupted,
@@ -305,12 +295,12 @@ class _ElasticsearchLease:
         except NotFoundError:
             return None
         source = found["_source"]
-        until = _parse(source["until"])
+        until = utc_from_text(source["until"])
         assert until is not None
         return Lease(
             owner=str(source["owner"]),
             token=str(source["token"]),
-            since=_parse(source.get("since")) or until,
+            since=utc_from_text(source.get("since")) or until,
             until=until,
             version=(found["_seq_no"], found["_primary_term"]),
         )

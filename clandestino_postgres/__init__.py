@@ -7,8 +7,9 @@ not import asyncpg; using it does.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from clandestino.lazy import lazy_names
 
 if TYPE_CHECKING:
     from clandestino_postgres import ref
@@ -17,16 +18,11 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresInfra", "PostgresMigrateRepository", "ref"]
 
-# Loaded on first use: `cdt -m` imports this package for its no-op check, which needs none of them.
-_MODULES = {
-    "PostgresInfra": "clandestino_postgres.infra",
-    "PostgresMigrateRepository": "clandestino_postgres.repository",
-    "ref": "clandestino_postgres.ref",
-}
-
-
-def __getattr__(name: str) -> object:
-    if name not in _MODULES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = import_module(_MODULES[name])
-    return module if name == "ref" else getattr(module, name)
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "PostgresInfra": "clandestino_postgres.infra",
+        "PostgresMigrateRepository": "clandestino_postgres.repository",
+        "ref": "clandestino_postgres.ref",
+    },
+)

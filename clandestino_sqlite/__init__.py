@@ -6,8 +6,9 @@ The public names are the original `clandestino-sqlite` package's, so migration f
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from clandestino.lazy import lazy_names
 
 if TYPE_CHECKING:
     from clandestino_sqlite import ref
@@ -16,16 +17,11 @@ if TYPE_CHECKING:
 
 __all__ = ["SQLiteInfra", "SQLiteMigrateRepository", "ref"]
 
-# Loaded on first use: `cdt -m` imports this package for its no-op check, which needs none of them.
-_MODULES = {
-    "SQLiteInfra": "clandestino_sqlite.infra",
-    "SQLiteMigrateRepository": "clandestino_sqlite.repository",
-    "ref": "clandestino_sqlite.ref",
-}
-
-
-def __getattr__(name: str) -> object:
-    if name not in _MODULES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = import_module(_MODULES[name])
-    return module if name == "ref" else getattr(module, name)
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "SQLiteInfra": "clandestino_sqlite.infra",
+        "SQLiteMigrateRepository": "clandestino_sqlite.repository",
+        "ref": "clandestino_sqlite.ref",
+    },
+)

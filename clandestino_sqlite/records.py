@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
 from clandestino.config import Settings
-from clandestino.store import AppliedMigration, Snapshot
+from clandestino.store import AppliedMigration, Snapshot, utc_from_text
 from clandestino_sqlite.backend import database_path
 
 __all__ = ["describe", "read_records", "read_snapshot"]
@@ -22,7 +21,8 @@ def describe(path: Path) -> str:
 def read_records(connection: sqlite3.Connection, table: str) -> list[AppliedMigration]:
     """Every record in `table` (quoted), oldest first; none when the table does not exist.
 
-    A table the original made lacks our columns, so each is read only where it exists.
+    A table the original made lacks our columns, so each is read only where it exists. Times are
+    SQLite's CURRENT_TIMESTAMP: UTC without a zone.
     """
     columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
     if not columns:
@@ -30,7 +30,7 @@ def read_records(connection: sqlite3.Connection, table: str) -> list[AppliedMigr
     select = ", ".join(c if c in columns else "NULL" for c in _RECORD_COLUMNS)
     rows = connection.execute(f"SELECT {select} FROM {table} ORDER BY id").fetchall()
     return [
-        AppliedMigration(name, _parse_time(created), checksum, duration)
+        AppliedMigration(name, utc_from_text(created), checksum, duration)
         for name, created, checksum, duration in rows
     ]
 
@@ -50,14 +50,3 @@ def read_snapshot(settings: Settings) -> Snapshot | None:
     except sqlite3.Error:
         return None
     return Snapshot(describe(path), records)
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    # SQLite's CURRENT_TIMESTAMP is UTC without a zone.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
