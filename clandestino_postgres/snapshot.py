@@ -7,6 +7,7 @@ None: the cost is one more connection, on a run that has work to do or an error 
 from __future__ import annotations
 
 import os
+import struct
 from importlib.util import find_spec
 
 from clandestino.config import Settings
@@ -25,6 +26,9 @@ from clandestino_postgres.wire import Connection, Endpoint, NotHere, QueryFailed
 
 __all__ = ["read_snapshot"]
 
+# What a reply that is not PostgreSQL's (another service on the port) raises while being parsed.
+_GARBLED = (ValueError, struct.error)
+
 
 def read_snapshot(settings: Settings) -> Snapshot | None:
     # Without the driver the store must say so, even when there is nothing to do.
@@ -39,14 +43,14 @@ def read_snapshot(settings: Settings) -> Snapshot | None:
     except TimeoutError as exc:
         # Asking asyncpg would only wait as long again.
         raise no_answer(target) from exc
-    except (NotHere, OSError):
+    except (NotHere, OSError, *_GARBLED):
         return None
     # The connect timeout bounds each read from here on too; a query that outlasts it (the table
     # locked by a schema change elsewhere) is left to asyncpg, which waits as it always has.
     with connection:
         try:
             rows = _records(connection, table)
-        except (NotHere, QueryFailed, OSError):
+        except (NotHere, QueryFailed, OSError, *_GARBLED):
             return None
     return Snapshot(describe(target.masked, table), [to_applied(row) for row in rows])
 

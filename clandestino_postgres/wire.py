@@ -25,6 +25,8 @@ _SSL_REQUEST = 80877103
 _UNDERSTOOD = frozenset({"host", "port", "dbname", "user", "password", "sslmode"})
 _AUTH_OK, _AUTH_CLEARTEXT, _AUTH_MD5, _AUTH_SASL = 0, 3, 5, 10
 _AUTH_SASL_CONTINUE, _AUTH_SASL_FINAL = 11, 12
+# No message this client asks for comes near it; a larger length means another protocol.
+_LONGEST_MESSAGE = 1 << 26
 
 
 class NotHere(Exception):
@@ -67,8 +69,8 @@ class Endpoint:
         database = unquote(parts.path.lstrip("/")) or query.get("dbname", "")
         if not port and "PGPORT" in environ:
             raise NotHere("the port comes from PGPORT")
-        if not (host and user and database) or "," in host or "," in port:
-            raise NotHere("a part of the address left to the defaults, or several hosts")
+        if not (host and user and database) or "," in host or not (port or "0").isdigit():
+            raise NotHere("a part of the address left to the defaults, several hosts, or a port")
         given = (unquote(password) if has_password else "") or query.get("password")
         return cls(
             host=host,
@@ -173,7 +175,10 @@ class Connection:
     def _receive(self, during_query: bool = False) -> tuple[bytes, bytes]:
         header = self._read(5)
         kind = header[:1]
-        payload = self._read(struct.unpack("!i", header[1:])[0] - 4)
+        size = struct.unpack("!i", header[1:])[0] - 4
+        if not 0 <= size <= _LONGEST_MESSAGE:
+            raise NotHere(f"a reply that is not PostgreSQL's ({header!r})")
+        payload = self._read(size)
         if kind == b"E" and not during_query:
             # Refused at start-up (wrong password, no such database...): asyncpg says it best.
             raise NotHere(f"the server refused the connection: {_query_failed(payload)}")
@@ -184,7 +189,7 @@ class Connection:
         # which would copy the rest of a large reply once per row.
         end = self._offset + size
         while len(self._buffer) < end:
-            chunk = self._sock.recv(max(1 << 16, end - len(self._buffer)))
+            chunk = self._sock.recv(1 << 16)
             if not chunk:
                 raise ConnectionResetError("the server closed the connection")
             self._buffer = self._buffer[self._offset :] + chunk

@@ -469,3 +469,38 @@ def test_a_server_that_never_answers_is_exit_3_after_one_timeout(pg: Project) ->
     assert "secret" not in result.stderr
     # The blocking read of a no-op run gives up once; asyncpg is not asked to wait again.
     assert took < 5.5
+
+
+@pytest.mark.parametrize("sslmode", ["prefer", "disable"])
+def test_another_service_on_the_port_is_one_line_and_exit_3(pg: Project, sslmode: str) -> None:
+    import socket
+    import threading
+
+    pg.add_effect("never")
+    with socket.socket() as http:
+        http.bind(("127.0.0.1", 0))
+        http.listen()
+        port = http.getsockname()[1]
+
+        def answer_like_a_web_server() -> None:
+            while True:
+                try:
+                    client, _ = http.accept()
+                except OSError:
+                    return
+                with client:
+                    client.recv(1024)
+                    client.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+        threading.Thread(target=answer_like_a_web_server, daemon=True).start()
+        url = f"postgresql://app:secret@127.0.0.1:{port}/app?sslmode={sslmode}"
+        result = pg.cdt(
+            "-m",
+            env={"CLANDESTINO_POSTGRES_CONNECTION_STRING": url, "CLANDESTINO_CONNECT_TIMEOUT": "5"},
+            timeout=60,
+        )
+
+    assert result.returncode == 3, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"127.0.0.1:{port}/app" in errors[0]
+    assert "Traceback" not in result.stderr and "secret" not in result.stderr

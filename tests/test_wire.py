@@ -53,6 +53,8 @@ def test_urls_it_reads_give_the_same_address_as_asyncpg(url: str, expected: Endp
         ("postgresql://app@h", {}),
         ("postgresql://app@/orders", {}),
         ("postgresql://app@h1,h2/orders", {}),
+        ("postgresql://app@/orders?host=/run/postgresql&port=5432,5433", {}),
+        ("postgresql://app@/orders?host=/run/postgresql&port=fifty", {}),
         ("postgresql://app@h/orders", {"PGSSLMODE": "verify-full"}),
         ("postgresql://app@h/orders", {"PGSSLROOTCERT": "/ca.pem"}),
         ("postgresql://app@h/orders", {"PGPORT": "6000"}),
