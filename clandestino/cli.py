@@ -275,14 +275,14 @@ def _loop_factory() -> Callable[[], AbstractEventLoop] | None:
 
 def _answered_without_loop(args: argparse.Namespace, out: TextIO) -> bool:
     """-m with nothing to do, and -lm, from one blocking read where the backend offers it."""
-    if not (args.migrate or args.list):
+    if not (args.migrate and not args.dry_run) and not args.list:
         return False
     from clandestino import fastpath
 
     sink = _sink(args.json, out)
     if args.migrate:
         report = fastpath.migrate_if_nothing_to_do(
-            sink, migrations_dir=args.dir, to=args.to, dry_run=args.dry_run, strict=args.strict
+            sink, migrations_dir=args.dir, to=args.to, strict=args.strict
         )
         return report is not None
     states = fastpath.status_from_snapshot(sink, migrations_dir=args.dir)

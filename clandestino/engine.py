@@ -134,18 +134,18 @@ class Engine:
         self,
         records: list[AppliedMigration],
         to: str | None = None,
-        dry_run: bool = False,
         strict: bool = False,
         started: float | None = None,
     ) -> RunReport | None:
-        """migrate() answered from `records` read beforehand, when they leave nothing to run (or
-        for a dry run); None, with nothing loaded, when there is work and migrate() must run.
+        """migrate() answered from `records` read beforehand, when they leave nothing to run;
+        None, with nothing loaded, when there is work and migrate() must run.
 
-        Blocking and loop-free, for the CLI's check before it starts an event loop.
+        Blocking and loop-free, for the CLI's check before it starts an event loop. Not for dry
+        runs: those import the migrations they would run, which expect a running loop.
         """
         started = time.perf_counter() if started is None else started
-        self._emit(RunStarted("up", dry_run))
-        return self._settle(make_plan(self._files, records), to, dry_run, strict, started)
+        self._emit(RunStarted("up"))
+        return self._settle(make_plan(self._files, records), to, False, strict, started)
 
     def _settle(
         self, plan: Plan, to: str | None, dry_run: bool, strict: bool, started: float

@@ -31,13 +31,12 @@ def migrate_if_nothing_to_do(
     *,
     migrations_dir: str | Path | None = None,
     to: str | None = None,
-    dry_run: bool = False,
     strict: bool = False,
 ) -> RunReport | None:
-    """What `api.migrate` would report when it would change nothing (or for a dry run); None
-    when there is work to do or the backend cannot be read this way, with nothing emitted."""
+    """What `api.migrate` would report when it would change nothing; None when there is work
+    to do or the backend cannot be read this way, with nothing emitted."""
     started = time.perf_counter()
-    read = _read(migrations_dir, read_only=dry_run)
+    read = _read(migrations_dir, read_only=False)
     if read is None:
         return None
     settings = read.settings
@@ -45,7 +44,7 @@ def migrate_if_nothing_to_do(
         cast(ControlStore, _NoStore()), read.files, read.held.append, settings.lock_timeout
     )
     refuse = settings.strict or strict
-    report = engine.migrate_from(read.snapshot.records, to, dry_run, refuse, started)
+    report = engine.migrate_from(read.snapshot.records, to, refuse, started)
     if report is not None:
         read.release(on_event)
     return report

@@ -129,3 +129,25 @@ def test_a_listing_from_the_blocking_read_keeps_the_ci_gate(
     code, _, loaded = _cdt_reporting_modules(project, "-lm", *(["--check"] if check else []))
 
     assert (code, loaded) == (1 if check else 0, [])
+
+
+def test_a_dry_run_imports_its_migrations_inside_the_event_loop(snapshot_project: Project) -> None:
+    project = snapshot_project
+    # A module that needs a running loop when it is imported, as some async libraries do.
+    name = project.add(
+        "import asyncio\n"
+        "from clandestino_interfaces import AbstractMigration\n\n"
+        "LOOP = asyncio.get_running_loop()\n\n\n"
+        "class Migration(AbstractMigration):\n"
+        "    async def up(self) -> None:\n"
+        "        pass\n\n"
+        "    async def down(self) -> None:\n"
+        "        pass\n",
+        "needs_a_loop",
+    ).stem
+
+    code, out, loaded = _cdt_reporting_modules(project, "-m", "--dry-run")
+
+    assert code == 0 and "asyncio" in loaded
+    assert f"-> would run {name}" in step_lines(out)
+    assert project.harness.records() == []
