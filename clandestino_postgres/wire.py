@@ -200,6 +200,8 @@ class Connection:
 
     def receive_authentication(self) -> tuple[int, bytes]:
         kind, payload = self._receive()
+        while kind == b"N":  # a notice (PostgreSQL 18 warns of md5 logins) is not for us
+            kind, payload = self._receive()
         if kind != b"R":
             raise NotHere(f"unexpected message {kind!r} during authentication")
         return struct.unpack("!i", payload[:4])[0], payload[4:]
