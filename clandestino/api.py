@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from clandestino.backends import DEFAULT_BACKEND, load_backend, resolve_store
 from clandestino.config import MIGRATION_REPO, MIGRATIONS_DIR, Settings, load_settings
-from clandestino.discovery import MigrationFile, scan
+from clandestino.discovery import MigrationFile, migrations_importable, scan
 from clandestino.engine import Engine, RunReport
 from clandestino.events import EventSink, RepositoryChosen, Warned
 from clandestino.plan import MigrationState, migration_states
@@ -86,7 +86,8 @@ async def _engine(
     store = resolve_store(settings, [file.name for file in files], read_only)
     announce_store(emit, store.description, store.locking, read_only)
     async with opened(store):
-        yield Engine(store, files, emit, settings.lock_timeout, settings.migration_timeout)
+        with migrations_importable(settings.migrations_dir):
+            yield Engine(store, files, emit, settings.lock_timeout, settings.migration_timeout)
 
 
 async def migrate(

@@ -1,7 +1,10 @@
 """Finding migration files, ordering and checksumming them, and importing one when it must run.
 
 Discovery reads names and bytes only; no migration module is imported until the engine needs it.
-User files are imported by path under unique module names, never by putting the folder on sys.path.
+Which files are migrations follows the original, which listed the folder with pkgutil.iter_modules
+and ran every module whose name starts with "migration" (dashes and all). User files are imported
+by path under unique module names; for the length of a run the migrations folder is also on
+sys.path, as it was in the original, so a migration can `import helpers` from beside it.
 """
 
 from __future__ import annotations
@@ -9,7 +12,10 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import os
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -39,6 +45,7 @@ __all__ = [
     "discover",
     "import_user_file",
     "load_migration_class",
+    "migrations_importable",
     "scan",
     "user_frame",
 ]
@@ -82,12 +89,14 @@ def scan(folder: Path) -> tuple[list[MigrationFile], list[Path]]:
     ]
     migrations.sort(key=lambda migration: migration.name)
     strays = sorted(
-        folder / name
+        path
         for name, is_file in found
         if is_file
         and name.endswith(".py")
         and not _is_migration_name(name)
         and name not in _KNOWN_FILES
+        for path in (folder / name,)
+        if _looks_like_a_migration(path)
     )
     return migrations, strays
 
@@ -111,9 +120,24 @@ _KNOWN_FILES = {"ref.py", "repository.py", "__init__.py"}
 
 
 def _is_migration_name(name: str) -> bool:
-    # The name must also be a module name, as the original imported migrations by it.
+    # What pkgutil.iter_modules yields for a source file: the stem, when it holds no dot (a dotted
+    # stem is no module name). The stem need not be an identifier: the original imported
+    # `migration_2024_..._add-users` by name through importlib, which takes any string.
     stem = name[:-3]
-    return name.endswith(".py") and stem.startswith(MIGRATION_PREFIX) and stem.isidentifier()
+    return name.endswith(".py") and stem.startswith(MIGRATION_PREFIX) and "." not in stem
+
+
+# A migration class at the top level of a file: a misnamed migration rather than a helper.
+_MIGRATION_CLASS = re.compile(rb"^class\s+Migration\b", re.MULTILINE)
+
+
+def _looks_like_a_migration(path: Path) -> bool:
+    """Whether a .py file that is not run defines a Migration class: then it is most likely a
+    misnamed migration, worth a warning; helper modules beside the migrations are not."""
+    try:
+        return _MIGRATION_CLASS.search(_read_bytes(path)) is not None
+    except OSError:
+        return True  # unreadable: say it is not run rather than hide it
 
 
 def _checksum(path: Path) -> str:
@@ -190,14 +214,27 @@ def _check_encoding(path: Path) -> None:
 
 def _import_hint(exc: BaseException, path: Path) -> str:
     if isinstance(exc, ModuleNotFoundError) and exc.name:
-        sibling = path.parent / f"{exc.name.split('.')[0]}.py"
-        if sibling.is_file():
-            return (
-                f"migrations are loaded by path, so {sibling.name} beside it is not importable; "
-                "move shared code into an installed package"
-            )
         return f"install the package that provides {exc.name!r}"
     return "fix the file, then run again"
+
+
+@contextmanager
+def migrations_importable(folder: Path) -> Iterator[None]:
+    """The migrations folder on sys.path while the block runs, as the original had it for good:
+    helper modules beside the migrations import by name. Afterwards the folder leaves sys.path
+    and the helpers leave sys.modules, so a later run from another folder gets its own."""
+    entry = os.fspath(folder.absolute())
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        with suppress(ValueError):  # a migration may have taken it off itself
+            sys.path.remove(entry)
+        inside = entry + os.sep
+        for name, module in list(sys.modules.items()):
+            origin = vars(module).get("__file__") if hasattr(module, "__dict__") else None
+            if isinstance(origin, str) and origin.startswith(inside):
+                del sys.modules[name]
 
 
 def user_frame(tb: TracebackType | None, path: Path) -> str:

@@ -130,3 +130,33 @@ def test_public_names_are_sorted_and_importable() -> None:
 
     for module in (api, errors, store):
         assert module.__all__ == sorted(module.__all__)
+
+
+def test_helper_modules_are_on_the_path_only_for_the_run_and_per_folder(
+    api_project: Project, tmp_path: Path
+) -> None:
+    source = (
+        "import helpers\n"
+        "from pathlib import Path\n"
+        "from clandestino_interfaces import AbstractMigration\n\n\n"
+        "class Migration(AbstractMigration):\n"
+        "    async def up(self) -> None:\n"
+        "        Path(helpers.OUT).write_text(helpers.WHO)\n\n"
+        "    async def down(self) -> None:\n"
+        "        pass\n"
+    )
+    out = tmp_path / "who.txt"
+    other = tmp_path / "other"
+    other.mkdir()
+    for folder, who in ((api_project.migrations, "first"), (other, "second")):
+        (folder / "helpers.py").write_text(f"OUT = {str(out)!r}\nWHO = {who!r}\n")
+        (folder / "migration_2024_01_01_00_00_01_helped.py").write_text(source)
+    path_before = list(os.sys.path)
+
+    asyncio.run(migrate())
+    first = out.read_text()
+    asyncio.run(migrate(migrations_dir=other, url=str(tmp_path / "other.db")))
+
+    assert (first, out.read_text()) == ("first", "second")
+    assert os.sys.path == path_before
+    assert "helpers" not in os.sys.modules

@@ -237,3 +237,69 @@ def test_migrations_run_on_uvloop_unless_the_setting_asks_for_asyncio(
 
     assert result.returncode == 0, result.stderr
     assert seen.read_text().split(".")[0] == loop_module
+
+
+def test_every_module_the_original_ran_runs_under_its_own_name_in_its_order(
+    sqlite_project: Project,
+) -> None:
+    # Names the original's -cm wrote from a name with a dash, and others its users kept: any
+    # module name starting with "migration", as pkgutil.iter_modules found them.
+    stems = [
+        "migration_2024_01_01_00_00_01_add-users",
+        "migration-2024-01-01-add-orders",
+        "migration_2024_01_01_00_00_02_add users",
+        "migrationz",
+    ]
+    for tag, stem in enumerate(stems):
+        path = sqlite_project.migrations / f"{stem}.py"
+        path.write_text(sqlite_project.harness.effect_migration(f"t{tag}"))
+    helper = sqlite_project.migrations / "helpers.py"
+    helper.write_text("X = 1\n")
+
+    applied = sqlite_project.cdt("-m")
+    check = sqlite_project.cdt("-lm", "--check")
+    listing = sqlite_project.cdt("-lm")
+    rolled = sqlite_project.cdt("-rm", "-y")
+
+    assert applied.returncode == 0, applied.stderr
+    assert "warning" not in applied.stderr, applied.stderr
+    order = sorted(stems)
+    assert [f"-> running {stem} ✅" for stem in order] == [
+        line.rsplit(" ", 2)[0] for line in applied.stdout.splitlines() if "-> running" in line
+    ]
+    assert check.returncode == 0, check.stderr
+    assert "warning" not in check.stderr and "helpers" not in check.stdout + check.stderr
+    assert all(stem in listing.stdout for stem in stems)
+    assert rolled.returncode == 0, rolled.stderr
+    assert f"-> rolling back {order[-1]} ✅" in rolled.stdout
+    assert sqlite_project.harness.records() == order[:-1]
+
+
+def test_a_helper_module_beside_the_migrations_is_importable_by_name(
+    sqlite_project: Project,
+) -> None:
+    (sqlite_project.migrations / "helpers.py").write_text("TAG = 'from-helper'\n")
+    (sqlite_project.migrations / "sql_helpers.py").write_text("TABLE = 'effects'\n")
+    sqlite_project.add(
+        "import helpers\n"
+        "from clandestino_interfaces import AbstractMigration\n"
+        "from clandestino_sqlite.infra import SQLiteInfra\n\n\n"
+        "class Migration(AbstractMigration):\n"
+        "    infra = SQLiteInfra()\n\n"
+        "    async def up(self) -> None:\n"
+        "        from sql_helpers import TABLE  # imported while up() runs\n"
+        "        async with self.infra.get_cursor() as cursor:\n"
+        "            cursor.execute(f'CREATE TABLE IF NOT EXISTS {TABLE} (tag TEXT)')\n"
+        "            cursor.execute(f'INSERT INTO {TABLE} VALUES (?)', [helpers.TAG])\n\n"
+        "    async def down(self) -> None:\n"
+        "        pass\n",
+        "uses_helpers",
+    )
+
+    result = sqlite_project.cdt("-m")
+    listed = sqlite_project.cdt("-lm")
+
+    assert result.returncode == 0, result.stderr
+    assert sqlite_project.harness.effects() == ["from-helper"]
+    for run in (result, listed):
+        assert "helpers" not in run.stderr and "warning" not in run.stderr, run.stderr
