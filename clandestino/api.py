@@ -128,8 +128,34 @@ async def baseline(
         return await engine.baseline(to)
 
 
-# The original's name for `migrate`.
-migrate_database = migrate
+async def migrate_database(
+    *,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    to: str | None = None,
+    strict: bool | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+) -> RunReport:
+    """The original's entry point: `migrate()`, printing the lines `cdt -m` prints (the
+    original's `-> running NAME ✅`) to stdout as it goes, warnings to stderr, as the original
+    did into its users' application logs. `on_event` replaces the printing."""
+    if on_event is None:
+        import sys
+
+        from clandestino.output import TextRenderer
+
+        on_event = TextRenderer(sys.stdout, sys.stderr)
+    return await migrate(
+        migrations_dir=migrations_dir,
+        backend=backend,
+        url=url,
+        to=to,
+        strict=strict,
+        on_event=on_event,
+        cwd=cwd,
+    )
 
 
 async def rollback(

@@ -21,7 +21,7 @@ from clandestino import (
     status,
 )
 from clandestino.events import Event, MigrationSucceeded
-from tests.conftest import Project
+from tests.conftest import Project, step_lines
 
 
 @pytest.fixture
@@ -71,8 +71,27 @@ def test_the_api_prints_nothing(api_project: Project, capsys: pytest.CaptureFixt
     assert capsys.readouterr() == ("", "")
 
 
-def test_migrate_database_is_the_original_name_of_migrate() -> None:
-    assert migrate_database is migrate
+def test_migrate_database_prints_the_originals_lines_and_migrate_stays_quiet(
+    api_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = api_project.add_effect("printed").stem
+    asyncio.run(migrate_database())
+    printed = capsys.readouterr()
+    second = api_project.add_effect("quiet").stem
+    asyncio.run(migrate())
+    quiet = capsys.readouterr()
+    api_project.add_effect("broken", fail=True)
+    with pytest.raises(MigrationFailed):
+        asyncio.run(migrate_database())
+    failed = capsys.readouterr()
+
+    lines = step_lines(printed.out)
+    assert lines == [f"-> running {first} ✅"], printed
+    assert "Migration repository mode is: " in printed.out
+    assert quiet == ("", "")
+    assert step_lines(failed.out)[:2] == [f"-> running {first} ⏭️", f"-> running {second} ⏭️"]
+    assert step_lines(failed.out)[2].endswith("⚠️")
+    assert api_project.harness.effects() == ["printed", "quiet"]
 
 
 def test_errors_are_raised_typed_not_exited(api_project: Project) -> None:
