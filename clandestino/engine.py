@@ -339,6 +339,15 @@ class Engine:
         try:
             async with limit:
                 await getattr(instance, direction)()
+        except _raised_by_code() as exc:
+            # `raise SystemExit(0)` or a KeyboardInterrupt raised by the migration's own code is
+            # a failed migration. A real Ctrl-C or SIGTERM arrives as a cancellation of this
+            # task (asyncio.run's handler, the CLI's), and stays an interruption.
+            _stay_interrupted(exc)
+            failure = self._failure(exc, file, direction)
+            if direction == "up":
+                failure.add_down_error(await self._clean_up(instance, file))
+            raise failure from exc
         except Exception as exc:
             if limit.expired():
                 failure = MigrationFailed(
@@ -361,7 +370,7 @@ class Engine:
         else:
             await self._store.remove(file.name)
 
-    def _failure(self, exc: Exception, file: MigrationFile, method: str) -> MigrationFailed:
+    def _failure(self, exc: BaseException, file: MigrationFile, method: str) -> MigrationFailed:
         where = user_frame(exc.__traceback__, file.path)
         return MigrationFailed(
             f"{file.name} failed in {method}(): {_describe(exc)} ({where})",
@@ -384,6 +393,9 @@ class Engine:
             return f"did not finish within {self._step_timeout:g} s either"
         except ClandestinoError as exc:
             return exc.message
+        except _raised_by_code() as exc:
+            _stay_interrupted(exc)
+            return f"{_describe(exc)} ({user_frame(exc.__traceback__, file.path)})"
         except Exception as exc:
             return f"{_describe(exc)} ({user_frame(exc.__traceback__, file.path)})"
         return None
@@ -460,6 +472,28 @@ class _StillRunning:
 
     def stop(self) -> None:
         self._timer.cancel()
+
+
+def _raised_by_code() -> tuple[type[BaseException], ...]:
+    """What a migration's code can raise that is not an Exception, named one by one rather
+    than caught as BaseException. A function, for asyncio is not imported at the top."""
+    import asyncio
+
+    return (SystemExit, KeyboardInterrupt, GeneratorExit, asyncio.CancelledError)
+
+
+def _stay_interrupted(error: BaseException) -> None:
+    """Raise a cancellation when someone cancelled the running task (a real Ctrl-C or SIGTERM),
+    whatever the migration made of it (`except BaseException: sys.exit(0)`), so the run still
+    ends as interrupted (130/143); return when the code raised `error` of its own accord."""
+    import asyncio
+
+    task = asyncio.current_task()
+    if task is None or task.cancelling() == 0:
+        return
+    if isinstance(error, asyncio.CancelledError):
+        raise error
+    raise asyncio.CancelledError() from error
 
 
 def _describe(error: BaseException) -> str:

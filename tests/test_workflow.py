@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 import pty
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -303,3 +305,81 @@ def test_a_helper_module_beside_the_migrations_is_importable_by_name(
     assert sqlite_project.harness.effects() == ["from-helper"]
     for run in (result, listed):
         assert "helpers" not in run.stderr and "warning" not in run.stderr, run.stderr
+
+
+_RAISING = (
+    "import asyncio\n"
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from clandestino_interfaces import AbstractMigration\n"
+    "from clandestino_sqlite.infra import SQLiteInfra\n\n\n"
+    "class Migration(AbstractMigration):\n"
+    "    infra = SQLiteInfra()\n\n"
+    "    async def up(self) -> None:\n"
+    "        async with self.infra.get_cursor() as cursor:\n"
+    "            cursor.execute('CREATE TABLE IF NOT EXISTS effects (tag TEXT)')\n"
+    "            cursor.execute(\"INSERT INTO effects VALUES ('raiser')\")\n"
+    "        {body}\n\n"
+    "    async def down(self) -> None:\n"
+    "        pass\n"
+)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "raise SystemExit(0)",
+        "sys.exit(3)",
+        "raise KeyboardInterrupt",
+        "raise GeneratorExit",
+        "raise asyncio.CancelledError()",
+    ],
+)
+def test_a_migration_raising_a_base_exception_is_a_failed_migration(
+    sqlite_project: Project, statement: str
+) -> None:
+    sqlite_project.add_effect("before")
+    raiser = sqlite_project.add(_RAISING.replace("{body}", statement), "raiser")
+    later = sqlite_project.add_effect("later")
+
+    result = sqlite_project.cdt("-m")
+
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and raiser.stem in errors[0], result.stderr
+    assert f"-> running {raiser.stem} ⚠️" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert sqlite_project.harness.effects() == ["before"]
+    assert (
+        sqlite_project.harness.records()
+        == [p.stem for p in sorted(sqlite_project.migrations.glob("*.py"))][:1]
+    )
+    assert later.stem not in result.stdout
+
+
+@pytest.mark.parametrize(("signal_number", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_real_signal_stays_an_interruption_whatever_the_migration_raises(
+    sqlite_project: Project, signal_number: int, code: int
+) -> None:
+    started = sqlite_project.root / "started"
+    body = (
+        "try:\n"
+        f"            Path({str(started)!r}).touch()\n"
+        "            await asyncio.sleep(60)\n"
+        "        except BaseException:\n"
+        "            sys.exit(0)  # what some code makes of being stopped"
+    )
+    raiser = sqlite_project.add(_RAISING.replace("{body}", body), "raiser")
+    run = sqlite_project.start("-m")
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.05)
+
+    run.send_signal(signal_number)
+    out, err = run.communicate(timeout=60)
+
+    assert run.returncode == code, (out, err)
+    assert f"-> running {raiser.stem} ⚠️" in out
+    assert sqlite_project.harness.records() == []
+    assert sqlite_project.harness.effects() == []
