@@ -52,7 +52,8 @@ class SQLiteInfra:
     """A migration's way into the database.
 
     During a run the engine hands each migration an infra bound to the run's connection, so the
-    migration's changes and its control record commit (or roll back) together. Used on its own,
+    migration's changes and its control record commit (or roll back) together, unless the
+    migration commits itself. Used on its own,
     it opens the configured database file, commits when the block ends and closes it.
     """
 
@@ -73,6 +74,12 @@ class SQLiteInfra:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[sqlite3.Connection]:
         if self._connection is not None:
+            # The step's transaction begins here, not before up(): the record joins it, and
+            # the run holds no write lock on the file while a migration uses a connection of
+            # its own. A migration that commits (`cursor.connection.commit()`) ends it; what
+            # follows runs statement by statement, as committed work did in the original.
+            if not self._connection.in_transaction:
+                self._connection.execute("BEGIN IMMEDIATE")
             yield self._connection
             return
         connection = sqlite3.connect(self._standalone_path())

@@ -1,9 +1,16 @@
 """The control table in a SQLite file.
 
-The lock is SQLite's own write lock: `BEGIN IMMEDIATE` at the start of a run, held until the run
-ends. Each migration runs in a savepoint with its record, so a failing one is undone alone while
-those before it commit; a killed process leaves nothing half-done, since SQLite rolls back the
-open transaction. Every database call runs on one worker thread, off the event loop.
+The lock between deployers is SQLite's own write lock, taken on a file of its own beside the
+database (`<database>.lock`), held for the whole run and dropped by SQLite when the process
+dies. The database itself is not held between steps, so a migration may open its own connection
+to it and write, as the original told its users to.
+
+Each step is one transaction, begun by the first use of `self.infra` (or by the record), and
+committed with the record when the step ends: a migration that works only through `self.infra`
+and does not commit itself is applied and recorded together, or not at all. A migration that
+commits itself (`cursor.connection.commit()`) or writes through its own connection keeps what it
+committed, as in the original; its record follows in a transaction of its own. Every database
+call of the store runs on one worker thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ T = TypeVar("T")
 
 # How long one BEGIN IMMEDIATE waits inside SQLite before we look at the deadline again.
 _BUSY_SLICE_SECONDS = 0.2
+# How long a statement of a step waits for a writer outside the run (the application, or a
+# connection the migration opened and has not committed yet): SQLite's own default.
+_STEP_BUSY_SECONDS = 5.0
 _ADDED_COLUMNS = {"checksum": "TEXT", "duration_ms": "INTEGER"}
 
 
@@ -44,6 +54,7 @@ class SqliteStore:
         self._table = f'"{table}"'
         self._read_only = read_only
         self._connection: sqlite3.Connection | None = None
+        self._lock_connection: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
 
     async def open(self) -> None:
@@ -54,6 +65,9 @@ class SqliteStore:
             await self._connect()
 
     async def aclose(self) -> None:
+        if self._lock_connection is not None:
+            await self._run(self._lock_connection.close)
+            self._lock_connection = None
         if self._connection is not None:
             await self._run(self._connection.close)
             self._connection = None
@@ -71,10 +85,19 @@ class SqliteStore:
                 sqlite3.connect,
                 target,
                 uri=uri,
-                timeout=_BUSY_SLICE_SECONDS,
+                timeout=_STEP_BUSY_SECONDS,
                 isolation_level=None,
                 check_same_thread=False,
+                factory=_RunConnection,
             )
+        )
+
+    def _open_lock_file(self) -> sqlite3.Connection:
+        return sqlite3.connect(
+            f"{self._path}.lock",
+            timeout=_BUSY_SLICE_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,
         )
 
     async def _run(self, call: Callable[..., T], *args: Any) -> T:
@@ -150,49 +173,56 @@ class SqliteStore:
     async def lock(self, timeout: float, on_wait: WaitCallback) -> AsyncIterator[None]:
         if self._connection is None:
             await self._connect()
+        assert self._connection is not None
+        self._lock_connection = await self._run(self._open_lock_file)
         deadline = time.monotonic() + timeout
-        told = False
-        while not await self._run(self._try_begin):
-            if not told:
-                on_wait(LockHolder(f"another process writing to {self._path}"))
-                told = True
+        waiting = _Waiting(on_wait, f"another process writing to {self._path}")
+        # First the deployers' lock, then a moment of the database's own write lock: a writer
+        # outside clandestino (or an older clandestino, which held it for its whole run) is
+        # waited for as another deployer is.
+        await self._take(self._lock_connection, deadline, timeout, waiting)
+        try:
+            await self._run(self._sql, f"PRAGMA busy_timeout = {_BUSY_SLICE_SECONDS * 1000:.0f}")
+            await self._take(self._connection, deadline, timeout, waiting)
+            await self._run(self._sql, "COMMIT")
+            await self._run(self._sql, f"PRAGMA busy_timeout = {_STEP_BUSY_SECONDS * 1000:.0f}")
+            yield
+        finally:
+            await self._run(self._release_lock)
+
+    async def _take(
+        self, connection: sqlite3.Connection, deadline: float, timeout: float, waiting: _Waiting
+    ) -> None:
+        while not await self._run(_try_begin, connection):
+            waiting.tell()
             if time.monotonic() >= deadline:
                 raise LockTimeout(
                     f"another process kept {self._path} locked for more than {timeout:g} s",
                     "wait for it to finish, or raise CLANDESTINO_LOCK_TIMEOUT",
                 )
-        try:
-            yield
-        finally:
-            # Every migration before a failure was released from its savepoint whole, so what
-            # is left in the transaction is complete and is kept.
-            await self._run(self._end_transaction)
 
-    def _try_begin(self) -> bool:
-        try:
-            self._sql("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                return False
-            raise
-        return True
-
-    def _end_transaction(self) -> None:
-        assert self._connection is not None
+    def _release_lock(self) -> None:
+        assert self._connection is not None and self._lock_connection is not None
         if self._connection.in_transaction:
-            self._sql("COMMIT")
+            self._sql("ROLLBACK")
+        self._lock_connection.close()
+        self._lock_connection = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        await self._run(self._sql, "SAVEPOINT clandestino_step")
+        # Nothing begins here: the step's first use of self.infra does (SQLiteInfra), so a
+        # migration that only writes through a connection of its own never waits for ours.
         completed = False
         try:
             yield
             completed = True
         finally:
-            if not completed:
-                await self._run(self._sql, "ROLLBACK TO clandestino_step")
-            await self._run(self._sql, "RELEASE clandestino_step")
+            await self._run(self._end_step, completed)
+
+    def _end_step(self, completed: bool) -> None:
+        assert self._connection is not None
+        if self._connection.in_transaction:
+            self._sql("COMMIT" if completed else "ROLLBACK")
 
     def bind_infra(self, declared: object) -> object | None:
         connection = self._connection
@@ -207,3 +237,42 @@ class SqliteStore:
 
     def legacy_repository(self) -> object:
         return StoreRepository(self)
+
+
+class _RunConnection(sqlite3.Connection):
+    """The run's connection, which migrations reach as `cursor.connection`.
+
+    A migration's own commit() makes what it did so far durable, as in the original; what it
+    does afterwards is again one transaction with its record, so a failure later in up() does
+    not leave it half recorded. The store itself ends transactions with SQL, never commit().
+    """
+
+    def commit(self) -> None:
+        was_open = self.in_transaction
+        super().commit()
+        if was_open:
+            self.execute("BEGIN IMMEDIATE")
+
+
+def _try_begin(connection: sqlite3.Connection) -> bool:
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return False
+        raise
+    return True
+
+
+class _Waiting:
+    """Says once that the run waits for the lock."""
+
+    def __init__(self, on_wait: WaitCallback, holder: str) -> None:
+        self._on_wait = on_wait
+        self._holder = holder
+        self._told = False
+
+    def tell(self) -> None:
+        if not self._told:
+            self._on_wait(LockHolder(self._holder))
+            self._told = True

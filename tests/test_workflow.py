@@ -115,7 +115,7 @@ def test_repair_accepts_a_changed_file_as_it_is_now(sqlite_project: Project) -> 
 
 def test_a_stray_python_file_is_warned_about_and_not_run(sqlite_project: Project) -> None:
     stray = sqlite_project.migrations / "Migration_2024_add_users.py"
-    stray.write_text("raise SystemExit('must never be imported')\n")
+    stray.write_text("raise SystemExit('must never be imported')\n\n\nclass Migration:\n    pass\n")
     sqlite_project.add_effect("real")
 
     result = sqlite_project.cdt("-m")
@@ -328,6 +328,7 @@ _RAISING = (
 @pytest.mark.parametrize(
     "statement",
     [
+        "raise RuntimeError('plain')",  # down() undoes nothing: the step's rollback must
         "raise SystemExit(0)",
         "sys.exit(3)",
         "raise KeyboardInterrupt",
@@ -383,3 +384,82 @@ def test_a_real_signal_stays_an_interruption_whatever_the_migration_raises(
     assert f"-> running {raiser.stem} ⚠️" in out
     assert sqlite_project.harness.records() == []
     assert sqlite_project.harness.effects() == []
+
+
+_OWN_CONNECTION = (
+    "import os\n"
+    "import sqlite3\n"
+    "from clandestino_interfaces import AbstractMigration\n\n\n"
+    "class Migration(AbstractMigration):\n"
+    "    infra = None\n\n"
+    "    async def up(self) -> None:\n"
+    "        connection = sqlite3.connect(os.environ['CLANDESTINO_SQLITE_DB_PATH'])\n"
+    "        connection.execute('CREATE TABLE IF NOT EXISTS effects (tag TEXT)')\n"
+    "        connection.execute(\"INSERT INTO effects VALUES ('own')\")\n"
+    "        connection.commit()\n"
+    "        connection.close()\n\n"
+    "    async def down(self) -> None:\n"
+    "        pass\n"
+)
+
+_COMMITS_ITSELF = (
+    "from clandestino_interfaces import AbstractMigration\n"
+    "from clandestino_sqlite.infra import SQLiteInfra\n\n\n"
+    "class Migration(AbstractMigration):\n"
+    "    infra = SQLiteInfra()\n\n"
+    "    async def up(self) -> None:\n"
+    "        async with self.infra.get_cursor() as cursor:\n"
+    "            cursor.execute('CREATE TABLE IF NOT EXISTS effects (tag TEXT)')\n"
+    "            cursor.execute(\"INSERT INTO effects VALUES ('committed')\")\n"
+    "            cursor.connection.commit()\n"
+    "            cursor.execute(\"INSERT INTO effects VALUES ('after')\")\n"
+    "        {after}\n\n"
+    "    async def down(self) -> None:\n"
+    "        pass\n"
+)
+
+
+def test_sqlite_migrations_with_their_own_connection_run_as_in_the_original(
+    sqlite_project: Project,
+) -> None:
+    own = sqlite_project.add(_OWN_CONNECTION, "own").stem
+    through_infra = sqlite_project.add_effect("infra").stem
+    again = sqlite_project.add(_OWN_CONNECTION, "own_again").stem
+
+    began = time.monotonic()
+    result = sqlite_project.cdt("-m")
+    took = time.monotonic() - began
+
+    assert result.returncode == 0, result.stderr
+    assert took < 3, took  # no wait for a lock the run itself holds
+    assert sqlite_project.harness.effects() == ["own", "infra", "own"]
+    assert sqlite_project.harness.records() == [own, through_infra, again]
+    assert sqlite_project.cdt("-lm", "--check").returncode == 0
+
+
+def test_a_sqlite_migration_committing_inside_the_cursor_block_works_as_in_the_original(
+    sqlite_project: Project,
+) -> None:
+    committing = sqlite_project.add(_COMMITS_ITSELF.replace("{after}", "pass"), "commits").stem
+
+    result = sqlite_project.cdt("-m")
+    again = sqlite_project.cdt("-m")
+
+    assert result.returncode == 0, result.stderr
+    assert sqlite_project.harness.effects() == ["committed", "after"]
+    assert sqlite_project.harness.records() == [committing]
+    assert again.returncode == 0 and f"-> running {committing} ⏭️" in again.stdout
+
+
+def test_a_sqlite_migration_failing_after_its_own_commit_keeps_it_and_is_not_recorded(
+    sqlite_project: Project,
+) -> None:
+    sqlite_project.add(_COMMITS_ITSELF.replace("{after}", "raise RuntimeError('late')"), "late")
+
+    result = sqlite_project.cdt("-m")
+
+    assert result.returncode == 1, result.stderr
+    assert "RuntimeError: late" in result.stderr and "hint" not in result.stderr.lower()
+    # What it committed stays, as in the original; what followed the commit is undone.
+    assert sqlite_project.harness.effects() == ["committed"]
+    assert sqlite_project.harness.records() == []
