@@ -70,6 +70,7 @@ class BackendHarness(ABC):
         sleep: float = 0.0,
         down_marker: Path | None = None,
         query_after: bool = False,
+        wait_for: Path | None = None,
     ) -> str:
         """Source of a migration whose up() adds `tag` to the effects and whose down() removes it.
 
@@ -78,10 +79,17 @@ class BackendHarness(ABC):
         down_marker: down() writes this file first, to prove it ran;
         query_after: up() ends with a read of the effects, a round trip to the database after
         the sleep (so a connection lost meanwhile is met inside up()).
+        wait_for: up() first touches `<wait_for>.reached`, then waits until `wait_for` exists
+        (a barrier the test opens), before it writes anything.
         """
         code = self.effect_code(tag)
         started = str(self.started_marker(tag))
+        barrier = str(wait_for) if wait_for else ""
         up = [
+            f"if {barrier!r}:",
+            f"    Path({barrier + '.reached'!r}).touch()",
+            f"    while not Path({barrier!r}).exists():",
+            "        await asyncio.sleep(0.02)",
             *code.write,
             f"started = Path({started!r})",
             f"if {sleep!r} and not started.exists():",

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -60,16 +63,61 @@ def test_adopts_the_original_tools_records_without_rerunning(project: Project) -
     assert project.harness.effects() == ["new"]
 
 
-def test_many_deployers_at_once_apply_each_migration_once(project: Project) -> None:
+def test_many_deployers_at_once_apply_each_migration_once(project: Project, tmp_path: Path) -> None:
+    barrier = tmp_path / "barrier"
     tags = [f"m{index:02d}" for index in range(20)]
-    names = [project.add_effect(tag).stem for tag in tags]
+    names = [project.add_effect(tags[0], wait_for=barrier).stem]
+    names += [project.add_effect(tag).stem for tag in tags[1:]]
+    count = project.harness.concurrent_deployers
 
-    runs = [project.start("-m") for _ in range(project.harness.concurrent_deployers)]
-    outcomes = [(run.wait(timeout=180), run.stderr.read() if run.stderr else "") for run in runs]
+    runs = [_Deployer(project.start("-m", env={"CLANDESTINO_LOCK_TIMEOUT": "300"}))]
+    runs += [_Deployer(project.start("-m", env={"CLANDESTINO_LOCK_TIMEOUT": "300"}))
+             for _ in range(count - 1)]  # fmt: skip
+    # Every deployer started; one holds the lock, blocked in the first migration, and all the
+    # others say they wait for it, before the barrier opens: they overlap for real.
+    deadline = time.monotonic() + 120
+    reached = Path(f"{barrier}.reached")
+    while not (reached.exists() and sum(run.waiting() for run in runs) >= count - 1):
+        assert all(run.process.poll() is None for run in runs), [r.finish() for r in runs]
+        assert time.monotonic() < deadline, [run.text() for run in runs]
+        time.sleep(0.05)
+    barrier.touch()
+    outcomes = [run.finish() for run in runs]
 
-    assert [code for code, _ in outcomes] == [0] * len(runs), outcomes
+    assert [code for code, _ in outcomes] == [0] * count, outcomes
     assert sorted(project.harness.effects()) == tags
     assert project.harness.records() == names
+    assert sum(run.waiting() for run in runs) == count - 1
+    appliers = [run for run in runs if f"-> running {names[0]} {OK}" in run.text()]
+    assert len(appliers) == 1, [run.text() for run in runs]
+
+
+class _Deployer:
+    """A running `cdt -m` whose output is read as it comes, so a test can see it wait."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self._lines: list[str] = []
+        self._errors = ""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.append(line)
+
+    def text(self) -> str:
+        return "".join(self._lines)
+
+    def waiting(self) -> bool:
+        return "waiting for the lock held by" in self.text()
+
+    def finish(self) -> tuple[int, str]:
+        code = self.process.wait(timeout=240)
+        self._reader.join(timeout=30)
+        errors = self.process.stderr.read() if self.process.stderr else ""
+        return code, errors
 
 
 def test_failing_migration_stops_the_run_and_records_nothing(
