@@ -1,0 +1,240 @@
+"""Moving from the original: projects laid out as the original's users have them, part applied
+by the original tool itself (`clandestino==0.1.14` and its backend packages from PyPI, in a
+virtualenv of their own), then switched to this project's `cdt`. Nothing may run again, and
+`-lm`, `-lm --check` and `-rm` must agree on what is applied.
+
+The virtualenv is kept under ~/.cache/clandestino-tests/, keyed by the versions, so later runs
+start at once (CLANDESTINO_ORIGINAL_VENV names another).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CDT, clean_environ, skip_outside_ci, step_lines
+
+ORIGINAL = [
+    "clandestino==0.1.14",
+    "clandestino-interfaces==0.1.1",
+    "clandestino-sqlite==0.1.3",
+    "clandestino-postgres==0.1.1",
+    "clandestino-mongo==0.1.1",
+]
+
+
+@pytest.fixture(scope="session")
+def original_cdt() -> Path:
+    """The original's `cdt`, installed once per set of versions."""
+    key = "-".join(spec.replace("clandestino", "c").replace("==", "") for spec in ORIGINAL)
+    default = Path.home() / ".cache" / "clandestino-tests" / f"original-{key}"
+    venv = Path(os.environ.get("CLANDESTINO_ORIGINAL_VENV", default))
+    done = venv / "installed"
+    if not done.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        pip = subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "--quiet", *ORIGINAL],
+            capture_output=True,
+            text=True,
+        )
+        if pip.returncode != 0:
+            skip_outside_ci(f"cannot install the original from PyPI: {pip.stderr[-300:]}")
+        done.write_text("\n".join(ORIGINAL))
+    return venv / "bin" / "cdt"
+
+
+SQLITE_EFFECT = """\
+from clandestino_interfaces import AbstractMigration
+from clandestino_sqlite.infra import SQLiteInfra
+{imports}
+
+
+class Migration(AbstractMigration):
+    infra = SQLiteInfra()
+
+    async def up(self) -> None:
+        async with self.infra.get_cursor() as cursor:
+            cursor.execute("CREATE TABLE IF NOT EXISTS effects (tag TEXT)")
+            cursor.execute("INSERT INTO effects VALUES (?)", [{tag}])
+
+    async def down(self) -> None:
+        async with self.infra.get_cursor() as cursor:
+            cursor.execute("DELETE FROM effects WHERE tag = ?", [{tag}])
+"""
+
+OWN_CONNECTION = """\
+import os
+import sqlite3
+
+from clandestino_interfaces import AbstractMigration
+
+
+class Migration(AbstractMigration):
+    infra = None
+
+    async def up(self) -> None:
+        connection = sqlite3.connect(os.environ.get("APP_DB") or "{db}")
+        connection.execute("CREATE TABLE IF NOT EXISTS effects (tag TEXT)")
+        connection.execute("INSERT INTO effects VALUES ('{tag}')")
+        connection.commit()
+        connection.close()
+
+    async def down(self) -> None:
+        connection = sqlite3.connect(os.environ.get("APP_DB") or "{db}")
+        connection.execute("DELETE FROM effects WHERE tag = '{tag}'")
+        connection.commit()
+        connection.close()
+"""
+
+
+class SqliteTeam:
+    """A team's project on SQLite, with its settings where `settings_in` says."""
+
+    def __init__(self, base: Path, settings_in: str) -> None:
+        self.base = base
+        self.root = base / "repo" / "service" if settings_in != "environment" else base / "app"
+        self.migrations = self.root / "migrations"
+        self.migrations.mkdir(parents=True)
+        self.db = base / "app.db"
+        self.env = clean_environ()
+        settings = {
+            "CLANDESTINO_MIGRATION_REPO": "SQLITE",
+            "CLANDESTINO_SQLITE_DB_PATH": str(self.db),
+        }
+        if settings_in == "environment":
+            self.env.update(settings)
+        elif settings_in == "parent .env":
+            lines = [f"{name}={value}" for name, value in settings.items()]
+            (base / "repo" / ".env").write_text("\n".join(lines) + "\n")
+        elif settings_in == "settings.ini":
+            lines = ["[settings]", *(f"{name}={value}" for name, value in settings.items())]
+            (base / "repo" / "settings.ini").write_text("\n".join(lines) + "\n")
+
+    def add(self, stem: str, source: str) -> str:
+        (self.migrations / f"{stem}.py").write_text(source)
+        return stem
+
+    def run(self, cdt: Path | str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(cdt), *args], cwd=self.root, env=self.env, input=stdin,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    def effects(self) -> list[str]:
+        with sqlite3.connect(self.db) as connection:
+            return [row[0] for row in connection.execute("SELECT tag FROM effects ORDER BY rowid")]
+
+    def records(self) -> list[str]:
+        with sqlite3.connect(self.db) as connection:
+            rows = connection.execute("SELECT migration_name FROM clandestino ORDER BY id")
+            return [row[0] for row in rows]
+
+
+def _effect(tag: str, imports: str = "") -> str:
+    return SQLITE_EFFECT.format(tag=repr(tag), imports=imports)
+
+
+def _switch_and_check(
+    team: SqliteTeam, applied: list[str], new: list[str], tags: list[str]
+) -> None:
+    """Our `cdt` after the original: nothing again, the new ones once, and the views agree."""
+    migrated = team.run(CDT, "-m")
+    assert migrated.returncode == 0, migrated.stderr
+    lines = step_lines(migrated.stdout)
+    assert [f"-> running {name} ⏭️" for name in applied] == lines[: len(applied)]
+    assert [f"-> running {name} ✅" for name in new] == lines[len(applied) :]
+    assert team.effects() == tags
+    assert team.records() == applied + new
+    check = team.run(CDT, "-lm", "--check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    listing = team.run(CDT, "-lm")
+    for name in applied + new:
+        row = next(line for line in listing.stdout.splitlines() if line.startswith(name))
+        assert "applied" in row, listing.stdout
+    again = team.run(CDT, "-m")
+    assert again.returncode == 0 and team.effects() == tags, again.stderr
+    last = (applied + new)[-1]
+    rolled = team.run(CDT, "-rm", "-y")
+    assert rolled.returncode == 0, rolled.stderr
+    assert f"-> rolling back {last} ✅" in step_lines(rolled.stdout)
+    assert team.records() == (applied + new)[:-1]
+
+
+@pytest.mark.parametrize(
+    "settings_in",
+    [
+        "environment",
+        pytest.param(
+            "parent .env",
+            marks=pytest.mark.xfail(strict=True, reason="needs branch settings"),
+        ),
+        pytest.param(
+            "settings.ini",
+            marks=pytest.mark.xfail(strict=True, reason="needs branch settings"),
+        ),
+    ],
+)
+def test_a_sqlite_team_with_dashed_names_helpers_and_own_connections_switches(
+    original_cdt: Path, tmp_path: Path, settings_in: str
+) -> None:
+    team = SqliteTeam(tmp_path, settings_in)
+    (team.migrations / "helpers.py").write_text("PREFIX = 'h-'\n")
+    applied = [
+        team.add("migration_2024_01_01_00_00_01_add-users", _effect("users")),
+        team.add(
+            "migration_2024_01_01_00_00_02_use_helper",
+            _effect("h-orders", "import helpers  # noqa: F401"),
+        ),
+        team.add(
+            "migration_2024_01_01_00_00_03_own-connection",
+            OWN_CONNECTION.format(db=team.db, tag="own"),
+        ),
+    ]
+    by_original = team.run(original_cdt, "-m")
+    assert by_original.returncode == 0, by_original.stdout + by_original.stderr
+    assert team.records() == applied and team.effects() == ["users", "h-orders", "own"]
+    new = [
+        team.add("migration_2024_02_01_00_00_01_add-items", _effect("items")),
+        team.add(
+            "migration_2024_02_01_00_00_02_own-again",
+            OWN_CONNECTION.format(db=team.db, tag="own2"),
+        ),
+    ]
+
+    _switch_and_check(team, applied, new, ["users", "h-orders", "own", "items", "own2"])
+
+
+def test_the_originals_records_written_by_migrate_database_in_an_app_are_adopted(
+    original_cdt: Path, tmp_path: Path
+) -> None:
+    team = SqliteTeam(tmp_path, "environment")
+    applied = [team.add("migration_2024_01_01_00_00_01_first", _effect("first"))]
+    app = team.root / "app.py"
+    app.write_text(
+        "import asyncio\nfrom clandestino import migrate_database\n"
+        "asyncio.run(migrate_database())\n"
+    )
+    python = original_cdt.with_name("python")
+    by_original = team.run(python, str(app))
+    assert by_original.returncode == 0, by_original.stderr
+    assert team.records() == applied
+    ours = subprocess.run(
+        [sys.executable, str(app)], cwd=team.root, env=team.env,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    new = [team.add("migration_2024_01_01_00_00_02_second", _effect("second"))]
+    second = subprocess.run(
+        [sys.executable, str(app)], cwd=team.root, env=team.env,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert ours.returncode == 0 and second.returncode == 0, ours.stderr + second.stderr
+    assert f"-> running {applied[0]} ⏭️" in ours.stdout
+    assert f"-> running {new[0]} ✅" in step_lines(second.stdout)
+    assert team.effects() == ["first", "second"]
+    assert team.records() == applied + new
