@@ -17,7 +17,7 @@ from clandestino.backends import DEFAULT_BACKEND, load_backend, resolve_store
 from clandestino.config import MIGRATION_REPO, MIGRATIONS_DIR, Settings, load_settings
 from clandestino.discovery import MigrationFile, migrations_importable, scan
 from clandestino.engine import Engine, RunReport
-from clandestino.events import EventSink, RepositoryChosen, Warned
+from clandestino.events import Event, EventSink, RepositoryChosen, Warned
 from clandestino.plan import MigrationState, migration_states
 from clandestino.store import opened
 
@@ -82,9 +82,13 @@ async def _engine(
     settings: Settings, on_event: EventSink | None, read_only: bool
 ) -> AsyncIterator[Engine]:
     emit = on_event or _log_event
-    files = scanned(settings, emit)
+    # The mode line comes first, then what the folder holds that is not a migration.
+    strays: list[Event] = []
+    files = scanned(settings, strays.append)
     store = resolve_store(settings, [file.name for file in files], read_only)
     announce_store(emit, store.description, store.locking, read_only)
+    for warning in strays:
+        emit(warning)
     async with opened(store):
         with migrations_importable(settings.migrations_dir):
             yield Engine(store, files, emit, settings.lock_timeout, settings.migration_timeout)

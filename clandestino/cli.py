@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from clandestino.errors import ClandestinoError, ConfigurationError, UsageError
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
+# sysexits.h's EX_SOFTWARE: an exception Clandestino did not expect is a bug in the tool, which
+# CI must be able to tell from a migration that failed (1).
+EXIT_INTERNAL_ERROR = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -40,7 +43,9 @@ _HELP_MORE = """\
     --baseline NAME    record every migration up to NAME as applied, without running it
     -rm N, --steps N   roll back the last N applied migrations
     -rm --to NAME      roll back every migration applied after NAME
-    -y, --yes          roll back or repair without asking (required without a terminal)
+    -y, --yes          roll back or repair without asking (required without a terminal);
+                       accepted, and ignored, by every other command; also spelt
+                       --batch (yoyo) and --no-input (Django)
     --repair           clear what an interrupted run left (its migration then runs again),
                        and accept changed files as they are now
     -cm NAME [TYPE]    TYPE is a backend name (sqlite, postgres, ...), any case
@@ -49,8 +54,8 @@ _HELP_MORE = """\
     --debug            show the traceback of an error
 
  Exit codes: 0 done or nothing to do, 1 a migration failed, 2 bad usage, configuration or
- migration file, 3 database unreachable or lock not obtained in time, 130 interrupted,
- 143 terminated.
+ migration file, 3 database unreachable or lock not obtained in time, 70 an internal
+ error (a bug in clandestino), 130 interrupted, 143 terminated.
 """
 
 
@@ -60,12 +65,14 @@ class CheckFailed(ClandestinoError):
     exit_code = 1
 
 
-class _Parser(argparse.ArgumentParser):
-    def _get_formatter(self) -> argparse.HelpFormatter:
-        # argparse builds a formatter for every add_argument, and one without a width imports
-        # shutil to measure the terminal; help is our own text, so any width will do.
-        return argparse.HelpFormatter(self.prog, width=80)
+class _Formatter(argparse.HelpFormatter):
+    # argparse builds a formatter for every add_argument, and one without a width imports
+    # shutil to measure the terminal; help is our own text, so any width will do.
+    def __init__(self, prog: str, **options: Any) -> None:
+        super().__init__(prog, **{**options, "width": 80})
 
+
+class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, "see `cdt -h`")
 
@@ -77,7 +84,7 @@ def _positive_int(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cdt", add_help=False, allow_abbrev=False)
+    parser = _Parser(prog="cdt", add_help=False, allow_abbrev=False, formatter_class=_Formatter)
     command = parser.add_mutually_exclusive_group()
     command.add_argument("-h", "--help", action="store_true")
     command.add_argument("-m", "--migrate", action="store_true")
@@ -91,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--to")
     parser.add_argument("--steps", type=_positive_int)
-    parser.add_argument("-y", "--yes", action="store_true")
+    # yoyo spells it --batch, Django --no-input / --noinput: CI scripts written for those work.
+    parser.add_argument("-y", "--yes", "--batch", "--no-input", "--noinput", action="store_true")
     parser.add_argument("--dir")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--debug", action="store_true")
@@ -109,7 +117,6 @@ def _check_combinations(args: argparse.Namespace) -> None:
             args.to is not None and rolling_back and bool(args.rollback or args.steps),
             "-rm takes a count or --to, not both",
         ),
-        (args.yes and not (rolling_back or args.repair), "--yes goes with -rm or --repair"),
         (args.create is not None and len(args.create) > 2, "-cm takes a name and an optional type"),
         (args.strict and not args.migrate, "--strict goes with -m"),
         (args.check and not args.list, "--check goes with -lm"),
@@ -167,8 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if quick is not None:
         sys.stdout.write(quick)
         return 0
-    with _secrets_hidden():
-        code = _main(arguments)
+    with _results_stream("--json" in arguments) as results, _secrets_hidden(results) as out:
+        code = _main(arguments, out)
     if argv is None and not _user_code_loaded():
         _spare_the_exit_collection()
     return code
@@ -190,36 +197,75 @@ def _spare_the_exit_collection() -> None:
 
 
 @contextmanager
-def _secrets_hidden() -> Iterator[None]:
-    """Every byte printed goes through a filter that masks the settings' secrets."""
+def _results_stream(json_mode: bool) -> Iterator[TextIO]:
+    """Where the command's results go: standard output, which with --json holds nothing else.
+
+    With --json, descriptor 1 is pointed at standard error for the run, so that what migrations
+    and drivers print (print(), sys.stdout, os.write(1, ...), C code) cannot break the JSON lines;
+    the events are written to a copy of the original descriptor."""
+    if not json_mode:
+        yield sys.stdout
+        return
+    import os
+
+    saved = sys.stdout
+    try:
+        sys.stdout.flush()
+        stdout_fd, stderr_fd = sys.stdout.fileno(), sys.stderr.fileno()
+        kept = os.dup(stdout_fd)
+    except (OSError, ValueError):  # io.UnsupportedOperation is both: no descriptor to move
+        sys.stdout = sys.stderr
+        try:
+            yield saved
+        finally:
+            sys.stdout = saved
+        return
+    results = open(kept, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+    os.dup2(stderr_fd, stdout_fd)
+    sys.stdout = sys.stderr
+    try:
+        yield results
+    finally:
+        sys.stdout = saved
+        with suppress(OSError):
+            results.flush()
+        os.dup2(results.fileno(), stdout_fd)
+        with suppress(OSError):
+            results.close()
+
+
+@contextmanager
+def _secrets_hidden(out: TextIO) -> Iterator[TextIO]:
+    """Every byte printed goes through a filter that masks the settings' secrets; yields `out`
+    so filtered."""
     from clandestino.config import raw_values
     from clandestino.redact import RedactingStream, secrets_in
 
     secrets = secrets_in(raw_values())
     if not secrets:
-        yield
+        yield out
         return
     saved = sys.stdout, sys.stderr
     sys.stdout = cast(TextIO, RedactingStream(sys.stdout, secrets))
     sys.stderr = cast(TextIO, RedactingStream(sys.stderr, secrets))
     try:
-        yield
+        yield sys.stdout if out is saved[0] else cast(TextIO, RedactingStream(out, secrets))
     finally:
         sys.stdout, sys.stderr = saved
 
 
-def _main(arguments: list[str]) -> int:
+def _main(arguments: list[str], out: TextIO) -> int:
     debug = "--debug" in arguments
     json_mode = "--json" in arguments
     try:
         args = _parser().parse_args(arguments)
         _check_combinations(args)
         if args.help or not arguments:
-            sys.stdout.write(help_text())
+            _print_help(args.json, out)
             return 0
-        return _run(args)
+        return _run(args, out)
     except ClandestinoError as exc:
-        _report_error(exc, json_mode, debug)
+        _report_error(exc, json_mode, debug, out)
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
@@ -236,14 +282,23 @@ def _main(arguments: list[str]) -> int:
             f"error: unexpected {type(exc).__name__}: {exc} "
             "(a bug in clandestino: run again with --debug and report the traceback)\n"
         )
-        return 1
+        return EXIT_INTERNAL_ERROR
 
 
-def _run(args: argparse.Namespace) -> int:
+def _print_help(json_mode: bool, out: TextIO) -> None:
+    if json_mode:
+        from clandestino.output import json_line
+
+        print(json_line("help", {"text": help_text()}), file=out)
+    else:
+        out.write(help_text())
+
+
+def _run(args: argparse.Namespace, results: TextIO) -> int:
     commands = (args.migrate, args.list, args.rollback is not None, args.create, args.repair)
     if not (any(commands) or args.baseline):
         raise UsageError("no command given", "use one of -m, -lm, -rm, -cm; see `cdt -h`")
-    out = cast(TextIO, _PipeSafe(sys.stdout))
+    out = cast(TextIO, _PipeSafe(results))
     if _answered_without_loop(args, out):
         return 0
     import asyncio
@@ -343,7 +398,7 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     elif args.repair:
         confirm = None if args.yes else _ask_repair
         if not await api.repair(confirm=confirm, migrations_dir=args.dir, on_event=sink):
-            print("Nothing to repair", file=out)
+            _say("Nothing to repair", "nothing_to_repair", args.json, out)
     else:
         report = await api.rollback(
             args.steps or args.rollback or None,
@@ -353,8 +408,15 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
             on_event=sink,
         )
         if report.cancelled:
-            print("Roll back cancelled: nothing changed", file=out)
+            _say("Roll back cancelled: nothing changed", "rollback_cancelled", args.json, out)
     return 0
+
+
+def _say(text: str, event: str, json_mode: bool, out: TextIO) -> None:
+    """A line of the CLI's own that is no engine event: with --json, an event of its own."""
+    from clandestino.output import json_line
+
+    print(json_line(event, {"message": text}) if json_mode else text, file=out)
 
 
 def _sink(json_mode: bool, out: TextIO) -> EventSink:
@@ -364,7 +426,7 @@ def _sink(json_mode: bool, out: TextIO) -> EventSink:
 
     if json_mode:
         return JsonRenderer(out)
-    colour = wants_colour(sys.stdout, os.environ)
+    colour = wants_colour(out, os.environ)
     return TextRenderer(out, sys.stderr, colour, wants_colour(sys.stderr, os.environ))
 
 
@@ -416,9 +478,20 @@ def _check(states: list[Any]) -> None:
         "changed": sum(s.changed for s in states),
         "interrupted": sum(bool(s.interrupted) for s in states),
     }
-    found = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+    found = [what for what, n in counts.items() if n]
     if found:
-        raise CheckFailed(f"check failed: {found} (listed above)", "run `cdt -m`, or see `cdt -h`")
+        listed = ", ".join(f"{counts[what]} {what}" for what in found)
+        hint = "; ".join(_CHECK_HINTS[what] for what in found)
+        raise CheckFailed(f"check failed: {listed} (listed above)", hint)
+
+
+# What fixes each finding of -lm --check; only `cdt -m` fixes a pending one.
+_CHECK_HINTS = {
+    "pending": "run `cdt -m` to apply what is pending",
+    "missing": "restore the missing files (or delete their records by hand)",
+    "changed": "restore the changed files, or accept them as they are now with `cdt --repair`",
+    "interrupted": "check what the interrupted steps left, then run `cdt --repair`",
+}
 
 
 def _print_status(states: list[Any], json_mode: bool, out: TextIO) -> None:
@@ -445,7 +518,7 @@ def _print_created(created: Any, json_mode: bool, out: TextIO) -> None:
     print(f"Creating {created.template} migration: {created.path.name} {OK}", file=out)
 
 
-def _report_error(exc: ClandestinoError, json_mode: bool, debug: bool) -> None:
+def _report_error(exc: ClandestinoError, json_mode: bool, debug: bool, out: TextIO) -> None:
     if debug:
         import traceback
 
@@ -454,7 +527,7 @@ def _report_error(exc: ClandestinoError, json_mode: bool, debug: bool) -> None:
         from clandestino.output import json_line
 
         fields = {"message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
-        print(json_line("error", fields))
+        print(json_line("error", fields), file=out)
     else:
         import os
 
@@ -485,6 +558,9 @@ class _PipeSafe:
         except BrokenPipeError:
             self._drop()
         return len(text)
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
 
     def flush(self) -> None:
         try:

@@ -21,22 +21,11 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING
 
+from clandestino.digest import sha256_function
 from clandestino.errors import ConfigurationError, MigrationFileError
 
 if TYPE_CHECKING:
-    from hashlib import sha256
-
     from clandestino_interfaces import AbstractMigration
-else:
-    # CPython's own SHA-256: hashlib would load OpenSSL first, 2 ms of a no-op run, for the same
-    # digest of a few hundred bytes per file.
-    try:
-        from _sha256 import sha256
-    except ImportError:  # another interpreter, or Python 3.12+, where it is _sha2
-        try:
-            from _sha2 import sha256
-        except ImportError:
-            from hashlib import sha256
 
 __all__ = [
     "MIGRATION_PREFIX",
@@ -49,6 +38,8 @@ __all__ = [
     "scan",
     "user_frame",
 ]
+
+_sha256 = sha256_function()
 
 # The original treated every module whose name starts with "migration" as a migration.
 MIGRATION_PREFIX = "migration"
@@ -146,7 +137,7 @@ def _checksum(path: Path) -> str:
     except OSError as exc:
         raise MigrationFileError(f"cannot read {path}: {exc}", "check its permissions") from exc
     # Line endings are normalised so a checkout with CRLF does not count as a change.
-    return sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+    return _sha256(data.replace(b"\r\n", b"\n")).hexdigest()
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -57,6 +57,16 @@ __all__ = ["Engine", "RunReport"]
 
 Confirm = Callable[[list[str]], Awaitable[bool]]
 
+# The state a failed step leaves its migration in: a failed up() writes no record; a failed
+# down() removes none, so the migration is still applied.
+_AFTER_FAILURE: dict[Direction, str] = {
+    "up": "nothing of it was recorded",
+    "down": (
+        "its record is kept, so it is still applied; what down() changed before it stopped was "
+        "rolled back only if it ran in a transaction: check the database"
+    ),
+}
+
 _FIRST_TICK_SECONDS = 2.0
 _TICK_SECONDS = 10.0
 
@@ -72,6 +82,8 @@ class RunReport:
     seconds: float = 0.0
     dry_run: bool = False
     cancelled: bool = False
+    # Recorded as applied without running (--baseline).
+    baseline: bool = False
 
 
 class Engine:
@@ -247,11 +259,11 @@ class Engine:
     async def baseline(self, to: str) -> RunReport:
         """Record every migration up to and including `to` as applied, without running any."""
         started = time.perf_counter()
-        report = RunReport("up")
+        report = RunReport("up", baseline=True)
         async with self._store.lock(self._lock_timeout, self._on_wait):
             plan = await self._checked_plan()
             await self._store.ensure()
-            for file in select_pending(plan, to):
+            for file in select_pending(plan, to, option="--baseline"):
                 await self._store.record(file.name, file.checksum, 0)
                 report.done.append(file.name)
                 self._emit(MigrationBaselined(file.name))
@@ -283,7 +295,7 @@ class Engine:
             ticker.stop()
 
     async def _step_in_store(self, file: MigrationFile, direction: Direction, began: float) -> None:
-        instance = self._instantiate(file)
+        instance = self._instantiate(file, direction)
         outside = self._store.runs_outside_transactions and not getattr(
             instance, "transactional", True
         )
@@ -320,13 +332,13 @@ class Engine:
             raise
         self._emit(MigrationSucceeded(file.name, direction, time.perf_counter() - began))
 
-    def _instantiate(self, file: MigrationFile) -> Any:
+    def _instantiate(self, file: MigrationFile, direction: Direction) -> Any:
         try:
             instance = self._classes[file.name](
                 migration_name=file.name, migration_repository=self._store.legacy_repository()
             )
         except Exception as exc:
-            raise self._failure(exc, file, "__init__") from exc
+            raise self._failure(exc, file, "__init__", direction) from exc
         bound = self._store.bind_infra(getattr(instance, "infra", None))
         if bound is not None:
             instance.infra = bound
@@ -344,7 +356,7 @@ class Engine:
             # a failed migration. A real Ctrl-C or SIGTERM arrives as a cancellation of this
             # task (asyncio.run's handler, the CLI's), and stays an interruption.
             _stay_interrupted(exc)
-            failure = self._failure(exc, file, direction)
+            failure = self._failure(exc, file, direction, direction)
             if direction == "up":
                 failure.add_down_error(await self._clean_up(instance, file))
             raise failure from exc
@@ -352,13 +364,13 @@ class Engine:
             if limit.expired():
                 failure = MigrationFailed(
                     f"{file.name}: {direction}() did not finish within {self._step_timeout:g} s",
-                    "it was stopped and nothing of it was recorded; raise or unset "
+                    f"it was stopped; {_AFTER_FAILURE[direction]}; raise or unset "
                     "CLANDESTINO_MIGRATION_TIMEOUT if it needs longer",
                 )
             elif (lost := self._store.connection_lost(exc)) is not None:
                 raise lost from exc
             else:
-                failure = self._failure(exc, file, direction)
+                failure = self._failure(exc, file, direction, direction)
             if direction == "up":
                 failure.add_down_error(await self._clean_up(instance, file))
             raise failure from exc
@@ -370,11 +382,13 @@ class Engine:
         else:
             await self._store.remove(file.name)
 
-    def _failure(self, exc: BaseException, file: MigrationFile, method: str) -> MigrationFailed:
+    def _failure(
+        self, exc: BaseException, file: MigrationFile, method: str, direction: Direction
+    ) -> MigrationFailed:
         where = user_frame(exc.__traceback__, file.path)
         return MigrationFailed(
             f"{file.name} failed in {method}(): {_describe(exc)} ({where})",
-            "nothing of it was recorded; fix it and run again",
+            f"{_AFTER_FAILURE[direction]}; fix it and run again",
         )
 
     async def _clean_up(self, instance: Any, file: MigrationFile) -> str | None:
@@ -441,6 +455,7 @@ class Engine:
                 failed=failed,
                 seconds=report.seconds,
                 dry_run=report.dry_run,
+                baseline=report.baseline,
             )
         )
         return report

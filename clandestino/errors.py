@@ -12,7 +12,8 @@
     └── LockTimeout                  exit 3  another deployer held the lock for too long
 
 Each error carries a one-line message (what, where) and an optional hint (how to fix it); the CLI
-prints both on one line and exits with `exit_code`.
+prints both on one line and exits with `exit_code`. `str(error)` is `error.message`, the same text.
+Any other exception escaping the CLI is a bug in Clandestino: it exits 70 (sysexits' EX_SOFTWARE).
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ class ClandestinoError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    def __str__(self) -> str:
+        # The message can grow after construction (MigrationFailed.add_down_error): one text.
+        return self.message
 
     def one_line(self) -> str:
         """The message and hint as the single line the CLI prints."""
@@ -77,6 +82,7 @@ class MigrationFailed(ClandestinoError):
         if down_error:
             self.down_error = down_error
             self.message += f"; down() then failed too: {down_error}"
+            self.args = (self.message,)
 
 
 class UnfinishedMigration(ClandestinoError):

@@ -134,6 +134,8 @@ class RunFinished:
     seconds: float
     planned: int = 0
     dry_run: bool = False
+    # A baseline: `done` were marked as applied without running.
+    baseline: bool = False
 
 
 Event = (

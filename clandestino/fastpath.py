@@ -78,13 +78,15 @@ class _Read:
 
 def _read(migrations_dir: str | Path | None, read_only: bool) -> _Read | None:
     held: list[Event] = []
+    strays: list[Event] = []
     settings = settings_for(migrations_dir, None, None, None)
-    files = scanned(settings, held.append)
+    files = scanned(settings, strays.append)
     snapshot = read_snapshot(settings)
     if snapshot is None:
         return None
+    # The mode line comes first, then what the folder holds that is not a migration.
     announce_store(held.append, snapshot.description, snapshot.locking, read_only)
-    return _Read(settings, files, snapshot, held)
+    return _Read(settings, files, snapshot, held + strays)
 
 
 class _NoStore:

@@ -139,6 +139,8 @@ def _summary(event: RunFinished) -> str:
         return (
             f"Dry run: {event.planned} to apply, {event.skipped} already applied, nothing changed"
         )
+    if event.baseline:
+        return f"Done: {event.done} marked as applied (not run) {took}"
     if event.direction == "down":
         return f"Done: {event.done} rolled back, {event.failed} failed {took}"
     return f"Done: {event.done} applied, {event.skipped} skipped, {event.failed} failed {took}"

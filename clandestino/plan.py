@@ -120,14 +120,15 @@ def policy_problems(plan: Plan) -> list[Disagreement]:
     return problems
 
 
-def select_pending(plan: Plan, to: str | None) -> list[MigrationFile]:
-    """The pending migrations to run, all of them or up to and including `to`."""
+def select_pending(plan: Plan, to: str | None, option: str = "--to") -> list[MigrationFile]:
+    """The pending migrations to run, all of them or up to and including `to`; `option` is how
+    the user named `to`, for the error."""
     if to is None:
         return plan.pending
     target = _strip_suffix(to)
     names = [file.name for file in plan.files]
     if target not in names:
-        raise PlanError(f"--to {to}: no migration file of that name", "see `cdt -lm`")
+        raise PlanError(f"{option} {to}: no migration file of that name", "see `cdt -lm`")
     return [file for file in plan.pending if file.name <= target]
 
 
