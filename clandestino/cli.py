@@ -259,6 +259,7 @@ def _main(arguments: list[str], out: TextIO) -> int:
     json_mode = "--json" in arguments
     try:
         args = _parser().parse_args(arguments)
+        args.arguments = arguments
         _check_combinations(args)
         if args.help or not arguments:
             _print_help(args.json, out)
@@ -378,6 +379,8 @@ async def _until_terminated(work: Coroutine[Any, Any, int]) -> int:
 
 
 async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
+    from functools import partial
+
     from clandestino import api
 
     sink = _sink(args.json, out)
@@ -403,7 +406,7 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         report = await api.rollback(
             args.steps or args.rollback or None,
             to=args.to,
-            confirm=None if args.yes else _ask,
+            confirm=None if args.yes else partial(_ask, _spelt(args, "-rm", "--rollback")),
             migrations_dir=args.dir,
             on_event=sink,
         )
@@ -430,13 +433,18 @@ def _sink(json_mode: bool, out: TextIO) -> EventSink:
     return TextRenderer(out, sys.stderr, colour, wants_colour(sys.stderr, os.environ))
 
 
-def _ask(names: list[str]) -> bool:
+def _spelt(args: argparse.Namespace, short: str, long: str) -> str:
+    """The spelling of an option the user gave, for messages that name it."""
+    return long if long in args.arguments else short
+
+
+def _ask(option: str, names: list[str]) -> bool:
     if len(names) == 1:
         question = f"You really want to roll back this migration '{names[0]}'? y/N: "
     else:
         listed = ", ".join(names)
         question = f"You really want to roll back these {len(names)} migrations: {listed}? y/N: "
-    return _confirmed("-rm", question)
+    return _confirmed(option, question)
 
 
 def _ask_repair(names: list[str]) -> bool:

@@ -87,7 +87,7 @@ def test_import_and_help_load_no_database_driver(tmp_path: Path, code: str) -> N
         (["-cm"], "expected at least one argument"),
         (["-cm", "a", "sqlite", "extra"], "-cm takes a name and an optional type"),
         (["--dir", "elsewhere"], "no command given"),
-        (["-y"], "--yes goes with -rm"),
+        (["-y"], "no command given"),
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(
