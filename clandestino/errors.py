@@ -42,10 +42,6 @@ class ClandestinoError(Exception):
         self.message = message
         self.hint = hint
 
-    def __str__(self) -> str:
-        # The message can grow after construction (MigrationFailed.add_down_error): one text.
-        return self.message
-
     def one_line(self) -> str:
         """The message and hint as the single line the CLI prints."""
         return f"{self.message}; {self.hint}" if self.hint else self.message
@@ -82,6 +78,7 @@ class MigrationFailed(ClandestinoError):
         if down_error:
             self.down_error = down_error
             self.message += f"; down() then failed too: {down_error}"
+            # str() and repr() read args: they say the same as .message and one_line().
             self.args = (self.message,)
 
 
