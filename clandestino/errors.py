@@ -68,7 +68,7 @@ class PlanError(ClandestinoError):
 
 
 class MigrationFailed(ClandestinoError):
-    """A migration raised; nothing of it was recorded."""
+    """A migration raised: a failed up() is not recorded, a failed down() leaves it applied."""
 
     exit_code = 1
     down_error: str | None = None
