@@ -153,6 +153,12 @@ def test_yes_still_answers_the_rollback_question(sqlite_project: Project) -> Non
 # 3. warnings about the folder come after the mode line, once
 
 
+def _add_misnamed_migration(project: Project) -> None:
+    """A file that defines a Migration under a name that is never run: warned about."""
+    misnamed = project.migrations / "Migration_2024_misnamed.py"
+    misnamed.write_text("raise SystemExit('never imported')\n\n\nclass Migration:\n    pass\n")
+
+
 @pytest.mark.parametrize(
     "command",
     [["-m"], ["-lm"], ["-m", "--dry-run"], ["-rm", "-y"], ["--repair", "-y"]],
@@ -161,13 +167,13 @@ def test_folder_warnings_follow_the_mode_line_once(
     sqlite_project: Project, command: list[str]
 ) -> None:
     name = sqlite_project.add_effect("first").stem
-    (sqlite_project.migrations / "helpers.py").write_text("X = 1\n")
+    _add_misnamed_migration(sqlite_project)
     if command[0] != "-m":
         assert sqlite_project.cdt("-m").returncode == 0
 
     for _ in range(2):  # -m twice: the first has work, the second none
         lines = _merged(sqlite_project, *command).stdout.splitlines()
-        warnings = [line for line in lines if "helpers.py is not run" in line]
+        warnings = [line for line in lines if "Migration_2024_misnamed.py is not run" in line]
         assert lines[0].startswith("Migration repository mode is: SQLITE"), lines
         assert len(warnings) == 1, lines
     if command == ["-m"]:
@@ -176,7 +182,7 @@ def test_folder_warnings_follow_the_mode_line_once(
 
 def test_folder_warnings_follow_the_mode_event_in_json(sqlite_project: Project) -> None:
     sqlite_project.add_effect("first")
-    (sqlite_project.migrations / "helpers.py").write_text("X = 1\n")
+    _add_misnamed_migration(sqlite_project)
 
     for _ in range(2):  # with work, then without (read without an event loop)
         events = _json_lines(sqlite_project.cdt("-m", "--json").stdout)
