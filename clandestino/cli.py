@@ -143,8 +143,8 @@ def _help_block(mode: str) -> str:
 def _quick_help() -> str | None:
     """help_text() without reading the settings properly, which imports dataclasses, pathlib and
     the backends: two thirds of the time of `cdt -h`. Only when nothing but the two settings read
-    here can change the mode line: no settings file, no other CLANDESTINO_ variable, no local repository
-    (else None, and help_text() does it)."""
+    here can change the mode line: no settings file, no other CLANDESTINO_ variable, no local
+    repository (else None, and help_text() does it)."""
     import os
 
     repository, folder = "CLANDESTINO_MIGRATION_REPO", "CLANDESTINO_MIGRATIONS_DIR"

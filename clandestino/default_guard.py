@@ -23,8 +23,8 @@ _CONNECTION_SETTINGS = {
 _INFRA_IMPORT = re.compile(
     rb"^[ \t]*(?:from|import)[ \t]+clandestino_(postgres|mongo|elasticsearch)\b", re.MULTILINE
 )
-# 0.89: CLANDESTINO_MIGRATION_REPOSITORY (0.90) is a miss; CLANDESTINO_TEST_ELASTICSEARCH_URL (0.875),
-# a test suite's own variable, is not.
+# 0.89: CLANDESTINO_MIGRATION_REPOSITORY (0.90) is a miss; a test suite's own
+# CLANDESTINO_TEST_ELASTICSEARCH_URL (0.875) is not.
 _NEAR = 0.89
 
 
