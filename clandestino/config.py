@@ -108,6 +108,10 @@ class Settings:
         """Where `name` was read: the environment, the settings file's path, or the caller."""
         return self.sources.get(name, ENVIRONMENT)
 
+    def strict_source(self) -> str:
+        """`CLANDESTINO_STRICT=true (from ...)` when the setting turns strictness on, else ""."""
+        return self.origin(STRICT) if self.strict else ""
+
     def origin(self, name: str) -> str:
         """`NAME=value (from <source>)` for a message; only for settings that hold no secret."""
         return f"{name}={self.get(name)} (from {self.source(name)})"
