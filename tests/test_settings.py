@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CDT, clean_environ
+from tests.conftest import CDT, clean_environ, skip_outside_ci
 
 FIRST = "migration_2024_01_01_00_00_01_first"
 SQLITE_MIGRATION = textwrap.dedent(
@@ -256,3 +257,55 @@ def test_an_explicit_sqlite_choice_is_not_questioned(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 0, result.stderr
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        env=clean_environ(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_an_original_backend_distribution_beside_this_one_is_refused_with_the_repair(
+    tmp_path: Path,
+) -> None:
+    """Issue 11, observation 8, with the original's real clandestino-sqlite from PyPI: it
+    overwrites our clandestino_sqlite; a run stops, before anything, with the pip commands."""
+    venv = tmp_path / "venv"
+    python = venv / "bin" / "python"
+    assert _run(sys.executable, "-m", "venv", venv).returncode == 0
+    pip = (python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check")
+    ours = _run(*pip, ROOT)
+    assert ours.returncode == 0, ours.stderr
+    original = _run(*pip, "clandestino-sqlite==0.1.3")
+    if original.returncode != 0:
+        skip_outside_ci(f"cannot install clandestino-sqlite from PyPI: {original.stderr[-300:]}")
+    folder = service(tmp_path)
+    before = every_file(folder)
+
+    refused = _run(venv / "bin" / "cdt", "-m", cwd=folder)
+    helped = _run(venv / "bin" / "cdt", "-h", cwd=folder)
+
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "the original tool's clandestino-sqlite is installed beside this clandestino" in (
+        refused.stderr
+    )
+    assert "replaces its clandestino_sqlite" in refused.stderr
+    assert f"{python} -m pip uninstall -y clandestino-sqlite && " in refused.stderr
+    assert f"{python} -m pip install --force-reinstall 'clandestino'" in refused.stderr
+    assert every_file(folder) == before
+    assert helped.returncode == 0
+    # The repair, with this checkout standing in for the published distribution.
+    assert _run(python, "-m", "pip", "uninstall", "-y", "clandestino-sqlite").returncode == 0
+    assert _run(*pip, "--force-reinstall", "--no-deps", ROOT).returncode == 0
+    repaired = _run(venv / "bin" / "cdt", "-m", cwd=folder)
+    assert repaired.returncode == 0, repaired.stderr
+    assert records(folder / "clandestino.db") == [FIRST]
