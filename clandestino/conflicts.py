@@ -14,9 +14,12 @@ from __future__ import annotations
 import os
 import re
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clandestino.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["OriginalBackendInstalled", "refuse_original_backends"]
 
@@ -61,6 +64,8 @@ def _original_distributions(path: list[str]) -> list[tuple[str, set[str]]]:
             continue
         for entry in entries:
             if _ORIGINAL.fullmatch(entry):
+                from pathlib import Path
+
                 claimed = _claimed_packages(Path(folder or ".", entry))
                 if claimed:
                     name = re.split(r"-\d", entry, maxsplit=1)[0]

@@ -41,12 +41,13 @@ def refuse_a_doubtful_default(settings: Settings) -> None:
 
 
 def _near_miss(settings: Settings) -> str | None:
-    from difflib import get_close_matches
-
     for name in sorted(settings.values):
         upper = name.upper()
         if name in KNOWN_SETTINGS or not upper.startswith("CLANDESTIN"):
             continue
+        # Imported here: difflib is a few milliseconds, and most runs have no unknown name.
+        from difflib import get_close_matches
+
         close = get_close_matches(upper, KNOWN_SETTINGS, n=1, cutoff=_NEAR)
         if close:
             return f"{name} (from {settings.source(name)}) looks like a misspelt {close[0]}"
@@ -61,9 +62,13 @@ def _connection_string(settings: Settings) -> str | None:
 
 
 def _infra_import(settings: Settings) -> str | None:
-    """A look at the text of the migration files, without importing them."""
+    """A look at the text of the migration files, without importing them; only while the SQLite
+    default has no database yet. Once it has one, the default was taken on an earlier run, and
+    reading every file on every run would cost a no-op run a tenth of its time."""
+    from clandestino_sqlite.backend import database_path
+
     folder = settings.migrations_dir
-    if not folder.is_dir():
+    if not folder.is_dir() or database_path(settings).exists():
         return None
     for path in sorted(folder.glob("migration*.py")):
         try:
