@@ -111,7 +111,7 @@ async def migrate(
     applied migration's file is gone or changed, or a pending one sorts before an applied one.
     """
     settings = settings_for(migrations_dir, backend, url, cwd)
-    refuse = settings.strict if strict is None else strict
+    refuse = settings.strict_source() if strict is None else strict
     async with _engine(settings, on_event, read_only=dry_run) as engine:
         return await engine.migrate(to=to, dry_run=dry_run, strict=refuse)
 

@@ -18,6 +18,7 @@ from clandestino.store import ControlStore, Snapshot
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Backend",
+    "chosen_backend",
     "installed_backends",
     "load_backend",
     "local_repository_path",
@@ -38,6 +39,8 @@ _BUILT_IN = {
     "elasticsearch": "clandestino_elasticsearch.backend:backend",
 }
 _EXTRAS = {"postgres": "postgres", "mongo": "mongo", "elasticsearch": "elasticsearch"}
+# Accepted by the original's later versions, through packages of their own; not here yet.
+_NOT_YET = {"minio": "MinIO", "qdrant": "Qdrant"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,12 @@ def load_backend(name: str, source: str = f"{MIGRATION_REPO}=") -> Backend:
     if target is None:
         target = installed_backends().get(key)
     if target is None:
+        if key in _NOT_YET:
+            raise ConfigurationError(
+                f"{source}{name}: {_NOT_YET[key]} is not supported yet by this clandestino",
+                "keep the original tool for it for now, or use POSTGRES, MONGO, ELASTICSEARCH "
+                "or SQLITE",
+            )
         if key in _EXTRAS:
             raise BackendNotInstalled(
                 f"{source}{name} needs the {key} backend, which is not installed",
@@ -129,8 +138,18 @@ def read_snapshot(settings: Settings) -> Snapshot | None:
     repository is async only)."""
     if local_repository_path(settings).is_file():
         return None
-    backend = load_backend(settings.repository or DEFAULT_BACKEND)
+    backend = load_backend(chosen_backend(settings))
     return backend.read_snapshot(settings) if backend.read_snapshot is not None else None
+
+
+def chosen_backend(settings: Settings) -> str:
+    """The configured backend's name, or the SQLite default when nothing points elsewhere."""
+    if settings.repository:
+        return settings.repository
+    from clandestino.default_guard import refuse_a_doubtful_default
+
+    refuse_a_doubtful_default(settings)
+    return DEFAULT_BACKEND
 
 
 def resolve_store(settings: Settings, names: Sequence[str], read_only: bool) -> ControlStore:
@@ -142,7 +161,7 @@ def resolve_store(settings: Settings, names: Sequence[str], read_only: bool) -> 
     local = local_repository_path(settings)
     if local.is_file():
         return _local_repository_store(local, names)
-    backend = load_backend(settings.repository or DEFAULT_BACKEND)
+    backend = load_backend(chosen_backend(settings))
     try:
         return backend.create_store(settings, read_only)
     except ImportError as exc:

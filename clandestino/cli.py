@@ -150,8 +150,8 @@ def _help_block(mode: str) -> str:
 def _quick_help() -> str | None:
     """help_text() without reading the settings properly, which imports dataclasses, pathlib and
     the backends: two thirds of the time of `cdt -h`. Only when nothing but the two settings read
-    here can change the mode line: no `.env`, no other CLANDESTINO_ variable, no local repository
-    (else None, and help_text() does it)."""
+    here can change the mode line: no settings file, no other CLANDESTINO_ variable, no local
+    repository (else None, and help_text() does it)."""
     import os
 
     repository, folder = "CLANDESTINO_MIGRATION_REPO", "CLANDESTINO_MIGRATIONS_DIR"
@@ -160,7 +160,11 @@ def _quick_help() -> str | None:
         os.path.expanduser(os.environ.get(folder) or "migrations"), "repository.py"
     )
     others = any(k.startswith("CLANDESTINO_") and k not in (repository, folder) for k in os.environ)
-    if others or "://" in name or os.path.exists(".env") or os.path.exists(local):
+    if others or "://" in name or os.path.exists(local):
+        return None
+    from clandestino.settings_file import find_settings_file
+
+    if find_settings_file(".") is not None:
         return None
     # "sqlite" is backends.DEFAULT_BACKEND, not imported here for the same reason.
     return _help_block(name.upper() if name else "SQLITE (default)")
@@ -299,6 +303,11 @@ def _run(args: argparse.Namespace, results: TextIO) -> int:
     commands = (args.migrate, args.list, args.rollback is not None, args.create, args.repair)
     if not (any(commands) or args.baseline):
         raise UsageError("no command given", "use one of -m, -lm, -rm, -cm; see `cdt -h`")
+    from clandestino.conflicts import refuse_original_backends
+
+    refuse_original_backends()
+    if args.debug:
+        _say_where_settings_come_from()
     out = cast(TextIO, _PipeSafe(results))
     if _answered_without_loop(args, out):
         return 0
@@ -306,6 +315,14 @@ def _run(args: argparse.Namespace, results: TextIO) -> int:
 
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(_until_terminated(_dispatch(args, out)))
+
+
+def _say_where_settings_come_from() -> None:
+    from clandestino.config import load_settings
+
+    settings = load_settings()
+    found = settings.settings_file or f"none (no settings.ini or .env from {settings.cwd} upward)"
+    sys.stderr.write(f"debug: settings from the environment, then file: {found}\n")
 
 
 def _loop_factory() -> Callable[[], AbstractEventLoop] | None:

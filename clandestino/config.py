@@ -1,6 +1,9 @@
-"""Settings, read once per call from the environment and a `.env` file in the working directory.
+"""Settings, read once per call: the environment first, then one settings file.
 
-The environment wins over `.env`, as with python-dotenv's defaults. Nothing here runs at import.
+The file is the one the original tool read through python-decouple's AutoConfig: the first
+`settings.ini` (section `[settings]`) or `.env` from the working directory upward (see
+`clandestino.settings_file`). Every value is stripped of surrounding whitespace, wherever it came
+from, and the Settings remember where each came from, for messages. Nothing here runs at import.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clandestino.errors import ConfigurationError
+from clandestino.secret import mask_url
 
 __all__ = [
     "CONNECT_TIMEOUT",
     "CONTROL_TABLE",
+    "ENVIRONMENT",
     "EVENT_LOOP",
+    "KNOWN_SETTINGS",
     "LOCK_LEASE",
     "LOCK_TIMEOUT",
     "MIGRATIONS_DIR",
@@ -31,6 +37,7 @@ __all__ = [
     "mask_url",
     "parse_flag",
     "raw_values",
+    "read_settings_file",
 ]
 
 MIGRATION_REPO = "CLANDESTINO_MIGRATION_REPO"
@@ -42,6 +49,31 @@ LOCK_LEASE = "CLANDESTINO_LOCK_LEASE"
 MIGRATION_TIMEOUT = "CLANDESTINO_MIGRATION_TIMEOUT"
 STRICT = "CLANDESTINO_STRICT"
 EVENT_LOOP = "CLANDESTINO_EVENT_LOOP"
+
+# Every setting this distribution reads, backends included: a near-miss of one of these is a typo.
+KNOWN_SETTINGS = (
+    MIGRATION_REPO,
+    MIGRATIONS_DIR,
+    CONTROL_TABLE,
+    LOCK_TIMEOUT,
+    CONNECT_TIMEOUT,
+    LOCK_LEASE,
+    MIGRATION_TIMEOUT,
+    STRICT,
+    EVENT_LOOP,
+    "CLANDESTINO_SQLITE_DB_PATH",
+    "CLANDESTINO_POSTGRES_CONNECTION_STRING",
+    "CLANDESTINO_POSTGRES_SCHEMA",
+    "CLANDESTINO_MONGO_CONNECTION_STRING",
+    "CLANDESTINO_ELASTICSEARCH_CONNECTION_STRING",
+    "CLANDESTINO_ELASTICSEARCH_USER",
+    "CLANDESTINO_ELASTICSEARCH_PASSWORD",
+    "CLANDESTINO_ELASTICSEARCH_API_KEY",
+    "CLANDESTINO_ELASTICSEARCH_VERIFY_CERTS",
+    "CLANDESTINO_ELASTICSEARCH_CA_CERTS",
+)
+ENVIRONMENT = "the environment"
+OVERRIDE = "the caller's argument"
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -68,6 +100,21 @@ class Settings:
     strict: bool
     # The CLI's event loop: "uvloop", "asyncio", or None for uvloop when it is installed.
     event_loop: str | None = None
+    # The settings file found (settings.ini or .env), and where each value came from.
+    settings_file: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def source(self, name: str) -> str:
+        """Where `name` was read: the environment, the settings file's path, or the caller."""
+        return self.sources.get(name, ENVIRONMENT)
+
+    def strict_source(self) -> str:
+        """`CLANDESTINO_STRICT=true (from ...)` when the setting turns strictness on, else ""."""
+        return self.origin(STRICT) if self.strict else ""
+
+    def origin(self, name: str) -> str:
+        """`NAME=value (from <source>)` for a message; only for settings that hold no secret."""
+        return f"{name}={self.get(name)} (from {self.source(name)})"
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """A raw setting, or `default` when it is unset or empty."""
@@ -101,11 +148,10 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, str | None] | None = None,
 ) -> Settings:
-    """Merge `.env`, the environment and explicit overrides (in rising priority)."""
+    """Merge the settings file, the environment and explicit overrides (in rising priority)."""
     where = (cwd or Path.cwd()).absolute()
-    values: dict[str, str] = dict(_read_dotenv(where / ".env"))
-    values.update(os.environ if environ is None else environ)
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    file = _settings_file(where)
+    values, sources = _gather(file, os.environ if environ is None else environ, overrides or {})
     return Settings(
         cwd=where,
         values=values,
@@ -126,7 +172,69 @@ def load_settings(
         ),
         strict=parse_flag(values.get(STRICT), STRICT, default=False),
         event_loop=_event_loop(values.get(EVENT_LOOP)),
+        settings_file=file,
+        sources=sources,
     )
+
+
+def _settings_file(where: Path) -> Path | None:
+    from clandestino.settings_file import find_settings_file
+
+    found = find_settings_file(str(where))
+    return Path(found) if found is not None else None
+
+
+def _gather(
+    file: Path | None, environ: Mapping[str, str], overrides: Mapping[str, str | None]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Values stripped of surrounding whitespace, each with where it was read."""
+    values: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    layers: list[tuple[str, Mapping[str, str | None]]] = [
+        (str(file), read_settings_file(file) if file is not None else {}),
+        (ENVIRONMENT, environ),
+        (OVERRIDE, overrides),
+    ]
+    for source, layer in layers:
+        for name, value in layer.items():
+            if value is not None:
+                values[name] = value.strip()
+                sources[name] = source
+    return values, sources
+
+
+def read_settings_file(path: Path) -> dict[str, str]:
+    """The values of a settings.ini's [settings] section, or of a .env."""
+    return _read_ini(path) if path.name == "settings.ini" else _read_dotenv(path)
+
+
+def _read_ini(path: Path) -> dict[str, str]:
+    # Imported here: configparser is needed only when a settings.ini is found.
+    import configparser
+
+    # decouple reads settings.ini with a plain ConfigParser: `%` interpolation included, and
+    # option names case-insensitive (they match the upper-case names we look up).
+    parser = configparser.ConfigParser()
+    try:
+        parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
+        if not parser.has_section("settings"):
+            return {}
+        return {name.upper(): value for name, value in parser.items("settings")}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}", "fix or remove the file") from exc
+    except configparser.InterpolationError as exc:
+        # The message would quote the value, which may be a password.
+        raise ConfigurationError(
+            f"{path}: the value of {exc.option.upper()} has a `%` that is not `%%`",
+            "write a literal % as %% in settings.ini, as python-decouple requires",
+        ) from None
+    except configparser.Error as exc:
+        line = getattr(exc, "lineno", None)
+        where = f", line {line}" if line else ""
+        raise ConfigurationError(
+            f"{path}{where}: cannot parse it as an ini file ({type(exc).__name__})",
+            "write a [settings] section with one NAME = value per line",
+        ) from None
 
 
 def _event_loop(text: str | None) -> str | None:
@@ -185,34 +293,12 @@ def _read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
-def mask_url(url: str) -> str:
-    """`url` with any password (and query parameters that carry secrets) replaced by ***."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user = userinfo.partition(":")[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    query = urlencode(
-        [(k, "***" if _SECRET_KEY.search(k) else v) for k, v in parse_qsl(parts.query)],
-        safe="*/",
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-_SECRET_KEY = re.compile(r"pass|secret|token|key", re.IGNORECASE)
-
-
 def raw_values(cwd: Path | None = None) -> dict[str, str]:
-    """`.env` and the environment merged, without any checking, for a best-effort look (secrets to
-    hide in output) before the settings are read properly."""
+    """The settings file and the environment merged, without any checking, for a best-effort look
+    (secrets to hide in output) before the settings are read properly."""
     values: dict[str, str] = {}
     with contextlib.suppress(ConfigurationError):
-        values.update(_read_dotenv((cwd or Path.cwd()) / ".env"))
+        file = _settings_file((cwd or Path.cwd()).absolute())
+        values.update(read_settings_file(file) if file is not None else {})
     values.update(os.environ)
-    return values
+    return {name: value.strip() for name, value in values.items()}

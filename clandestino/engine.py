@@ -119,7 +119,7 @@ class Engine:
         return plan
 
     async def migrate(
-        self, to: str | None = None, dry_run: bool = False, strict: bool = False
+        self, to: str | None = None, dry_run: bool = False, strict: bool | str = False
     ) -> RunReport:
         started = time.perf_counter()
         self._emit(RunStarted("up", dry_run))
@@ -146,7 +146,7 @@ class Engine:
         self,
         records: list[AppliedMigration],
         to: str | None = None,
-        strict: bool = False,
+        strict: bool | str = False,
         started: float | None = None,
     ) -> RunReport | None:
         """migrate() answered from `records` read beforehand, when they leave nothing to run;
@@ -160,7 +160,7 @@ class Engine:
         return self._settle(make_plan(self._files, records), to, False, strict, started)
 
     def _settle(
-        self, plan: Plan, to: str | None, dry_run: bool, strict: bool, started: float
+        self, plan: Plan, to: str | None, dry_run: bool, strict: bool | str, started: float
     ) -> RunReport | None:
         """The report of a run that changes nothing, or None when there is work to do."""
         self._enforce(plan, strict)
@@ -424,13 +424,15 @@ class Engine:
             self._emit(LockWaiting(holder.description, holder.since, self._lock_timeout))
 
     @staticmethod
-    def _enforce(plan: Plan, strict: bool) -> None:
-        """--strict: refuse to run past records and files that do not agree."""
+    def _enforce(plan: Plan, strict: bool | str) -> None:
+        """--strict: refuse to run past records and files that do not agree. A string `strict`
+        names where strictness came from (`CLANDESTINO_STRICT=true (from ...)`), for the line."""
         problems = policy_problems(plan)
         if strict and problems:
-            hints = dict.fromkeys(problem.hint for problem in problems)
+            named = strict if isinstance(strict, str) else "--strict"
+            hints = dict.fromkeys(problem.hint.replace("--strict", named) for problem in problems)
             raise PlanError(
-                f"--strict: {'; '.join(problem.refusal for problem in problems)}",
+                f"{named}: {'; '.join(problem.refusal for problem in problems)}",
                 "; ".join(hints),
             )
 

@@ -43,7 +43,7 @@ def migrate_if_nothing_to_do(
     engine = Engine(
         cast(ControlStore, _NoStore()), read.files, read.held.append, settings.lock_timeout
     )
-    refuse = settings.strict or strict
+    refuse = strict or settings.strict_source()
     report = engine.migrate_from(read.snapshot.records, to, refuse, started)
     if report is not None:
         read.release(on_event)

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from clandestino.config import Settings, mask_url, parse_flag
+from clandestino.config import Settings, parse_flag
 from clandestino.errors import ClandestinoError, ConfigurationError, DatabaseUnavailable
+from clandestino.secret import ConnectionString, Secret
 
 if TYPE_CHECKING:
     from elasticsearch import AsyncElasticsearch
@@ -36,26 +37,30 @@ class ElasticsearchTarget:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ElasticsearchTarget:
-        url = settings.require(URL, "set it to https://host:9200")
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError as exc:
-            raise ConfigurationError(f"{URL} is malformed: {exc}", _URL_HINT) from exc
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
+        url = ConnectionString(settings.require(URL, "set it to https://host:9200"))
+        scheme, separator, _ = url.reveal().partition("://")
+        if not separator or scheme not in {"http", "https"}:
             raise ConfigurationError(
-                f"{URL} must be an http:// or https:// URL (got {mask_url(url)!r})", _URL_HINT
+                f"{URL} must be an http:// or https:// URL (got {url.masked!r})", _URL_HINT
             )
+        try:
+            parts = urlsplit(url.reveal())
+            port = parts.port
+        except ValueError:
+            # urllib's message quotes the part it could not read, which may be the password.
+            raise ConfigurationError(f"{URL} is malformed: {url.masked}", _URL_HINT) from None
+        if not parts.hostname:
+            raise ConfigurationError(f"{URL} names no host (got {url.masked!r})", _URL_HINT)
         host = parts.hostname + (f":{port}" if port else "")
         node = urlunsplit((parts.scheme, host, parts.path, "", ""))
         verify = parse_flag(settings.get(VERIFY_CERTS), VERIFY_CERTS, default=True)
         options: dict[str, Any] = {"verify_certs": verify}
         user = unquote(parts.username or "") or settings.get(USER)
-        password = unquote(parts.password or "") or settings.get(PASSWORD)
+        password = Secret(unquote(parts.password or "") or settings.get(PASSWORD) or "")
         if user:
-            options["basic_auth"] = (user, password or "")
+            options["basic_auth"] = (user, password)
         if api_key := settings.get(API_KEY):
-            options["api_key"] = api_key
+            options["api_key"] = Secret(api_key)
         if ca_certs := settings.get(CA_CERTS):
             options["ca_certs"] = str(settings.cwd / ca_certs)
         return cls(node, settings.connect_timeout, f"{parts.scheme}://{host}", options)
@@ -63,12 +68,22 @@ class ElasticsearchTarget:
     def client(self) -> AsyncElasticsearch:
         from elasticsearch import AsyncElasticsearch
 
+        # The secrets are revealed only here, into the client.
+        options = {name: _revealed(value) for name, value in self.options.items()}
         try:
             return AsyncElasticsearch(
-                self.node, request_timeout=self.timeout, max_retries=0, **self.options
+                self.node, request_timeout=self.timeout, max_retries=0, **options
             )
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"{URL} is not usable: {exc}", _URL_HINT) from exc
+
+
+def _revealed(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, tuple):
+        return tuple(_revealed(item) for item in value)
+    return value
 
 
 def database_error(exc: BaseException, target: ElasticsearchTarget, doing: str) -> ClandestinoError:

@@ -1,6 +1,7 @@
 """Opening the MongoDB client, and turning driver errors into Clandestino's one-line errors.
 
-Messages name the server as hosts/database and never carry the password.
+The URL is kept as a ConnectionString from the moment it is read: messages name the server as
+hosts/database or the masked URL, and never carry the password or a session token.
 """
 
 from __future__ import annotations
@@ -8,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
-from clandestino.config import mask_url
 from clandestino.errors import ClandestinoError, ConfigurationError, DatabaseUnavailable
 from clandestino.identity import deployer_identity
+from clandestino.secret import ConnectionString
 
 if TYPE_CHECKING:
     from pymongo import AsyncMongoClient
@@ -33,32 +34,34 @@ class ServerFacts:
 
 @dataclass(frozen=True)
 class MongoTarget:
-    url: str
+    url: ConnectionString
     timeout: float
     where: str
     database: str
 
     @classmethod
-    def parse(cls, url: str, timeout: float) -> MongoTarget:
+    def parse(cls, text: str, timeout: float) -> MongoTarget:
         """Check the URL's shape before connecting, so a typo is exit 2, not exit 3."""
-        parts = urlsplit(url)
-        if parts.scheme not in {"mongodb", "mongodb+srv"}:
+        url = ConnectionString(text)
+        scheme, separator, rest = text.partition("://")
+        if not separator or scheme not in {"mongodb", "mongodb+srv"}:
             raise ConfigurationError(
-                f"{_SETTING} must start with mongodb:// or mongodb+srv:// (got {mask_url(url)!r})",
+                f"{_SETTING} must start with mongodb:// or mongodb+srv:// (got {url.masked!r})",
                 _URL_HINT,
             )
-        database = unquote(parts.path.lstrip("/"))
+        # As the driver splits it: the hosts follow the last @ before the path.
+        authority, _, path = rest.rpartition("@")[2].partition("/")
+        database = unquote(path.partition("?")[0])
         if not database:
             raise ConfigurationError(
-                f"{_SETTING} names no database ({mask_url(url)})",
+                f"{_SETTING} names no database ({url.masked})",
                 "add the database that holds the records: mongodb://host:27017/mydb",
             )
-        hosts = parts.netloc.rpartition("@")[2]
-        return cls(url, timeout, f"{hosts}/{database}", database)
+        return cls(url, timeout, f"{authority}/{database}", database)
 
     @property
     def masked(self) -> str:
-        return mask_url(self.url)
+        return self.url.masked
 
     def client(self) -> AsyncMongoClient[dict[str, Any]]:
         from pymongo import AsyncMongoClient
@@ -66,7 +69,7 @@ class MongoTarget:
         timeout_ms = max(1, round(self.timeout * 1000))
         try:
             return AsyncMongoClient(
-                self.url,
+                self.url.reveal(),
                 serverSelectionTimeoutMS=timeout_ms,
                 connectTimeoutMS=timeout_ms,
                 appname=f"clandestino {deployer_identity()}",
@@ -100,7 +103,9 @@ def database_error(exc: BaseException, target: MongoTarget, doing: str) -> Cland
 
     server = f"MongoDB at {target.where}"
     if isinstance(exc, errors.ConfigurationError | errors.InvalidURI | ValueError):
-        return ConfigurationError(f"{_SETTING} is not usable: {exc}", _URL_HINT)
+        # The driver's text may quote the URL or a part of it.
+        reason = str(exc).replace(target.url.reveal(), target.masked)
+        return ConfigurationError(f"{_SETTING} is not usable: {reason}", _URL_HINT)
     if isinstance(exc, errors.OperationFailure) and exc.code in {18, 13}:
         what = "refused the credentials" if exc.code == 18 else "refused the operation"
         return DatabaseUnavailable(

@@ -23,7 +23,16 @@ def database_path(settings: Settings) -> Path:
             f"{SQLITE_DB_PATH}={raw!r} is not a SQLite URL",
             "use a path, sqlite:///relative/path.db or sqlite:////absolute/path.db",
         )
-    return settings.cwd / Path(raw.removeprefix("sqlite:///")).expanduser()
+    path = settings.cwd / Path(raw.removeprefix("sqlite:///")).expanduser()
+    if not path.parent.is_dir():
+        # sqlite3 would say "unable to open database file", which reads as a permissions problem.
+        missing = next(p for p in reversed([path.parent, *path.parent.parents]) if not p.is_dir())
+        raise ConfigurationError(
+            f"{SQLITE_DB_PATH}={raw} (from {settings.source(SQLITE_DB_PATH)}): "
+            f"the folder {missing} does not exist",
+            "create the folder, or point the setting at one that exists",
+        )
+    return path
 
 
 def _read_snapshot(settings: Settings) -> Snapshot | None:

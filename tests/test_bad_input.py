@@ -191,6 +191,15 @@ def dotenv(content: bytes) -> Setup:
     return setup
 
 
+def settings_file(name: str, content: str) -> Setup:
+    """A settings file (.env or settings.ini) in the project folder, nothing else."""
+
+    def setup(project: Project) -> None:
+        (project.root / name).write_text(content, encoding="utf-8")
+
+    return setup
+
+
 def migrations_is_a_file(project: Project) -> None:
     project.migrations.rmdir()
     project.migrations.write_text("not a folder\n")
@@ -790,10 +799,120 @@ CASES = [
         "file-out-of-order-strict-by-setting",
         ("-m",),
         2,
-        ("--strict", LATE, "sorts before", "rename"),
+        (
+            "CLANDESTINO_STRICT=true (from the environment):",
+            LATE,
+            "sorts before",
+            "rename",
+            "or run without CLANDESTINO_STRICT=true",
+        ),
         applied(added(LATE)),
         env={"CLANDESTINO_STRICT": "true"},
-        forbid=("--repair",),
+        forbid=("--repair", "--strict"),
+    ),
+    Case(
+        "file-changed-strict-by-setting-in-dotenv",
+        ("-m",),
+        2,
+        ("CLANDESTINO_STRICT=true (from ", ".env)", FIRST, "changed since it was applied"),
+        applied(edited(FIRST), added(NEXT), settings_file(".env", "CLANDESTINO_STRICT= true \n")),
+        forbid=("--strict",),
+    ),
+    # A SQLite default that something says was not meant: refused before anything is written.
+    Case(
+        "default-with-a-misspelt-repository-setting",
+        ("-m",),
+        2,
+        (
+            "no repository is chosen",
+            "CLANDESTINO_MIGRATIONS_REPO (from the environment)",
+            "misspelt CLANDESTINO_MIGRATION_REPO",
+            "set CLANDESTINO_MIGRATION_REPO",
+        ),
+        pending,
+        env={"CLANDESTINO_MIGRATIONS_REPO": "POSTGRES"},
+    ),
+    Case(
+        "default-with-a-misspelt-setting-in-lowercase",
+        ("-lm",),
+        2,
+        ("clandestino_migration_repo", "misspelt CLANDESTINO_MIGRATION_REPO"),
+        pending,
+        env={"clandestino_migration_repo": "POSTGRES"},
+    ),
+    Case(
+        "default-with-a-postgres-connection-string",
+        ("-m",),
+        2,
+        (
+            "CLANDESTINO_POSTGRES_CONNECTION_STRING is set (from the environment)",
+            "which is for POSTGRES",
+            "set CLANDESTINO_MIGRATION_REPO",
+        ),
+        pending,
+        env={"CLANDESTINO_POSTGRES_CONNECTION_STRING": "postgresql://u:hunter2x@127.0.0.1:9/db"},
+        forbid=("hunter2x",),
+    ),
+    Case(
+        "default-with-a-mongo-connection-string",
+        ("-m", "--dry-run"),
+        2,
+        ("CLANDESTINO_MONGO_CONNECTION_STRING is set", "which is for MONGO"),
+        pending,
+        env={"CLANDESTINO_MONGO_CONNECTION_STRING": "mongodb://u:hunter2x@127.0.0.1:9/db"},
+        forbid=("hunter2x",),
+    ),
+    Case(
+        "default-with-migrations-importing-postgres-infra",
+        ("-m",),
+        2,
+        (
+            f"{BROKEN}.py imports clandestino_postgres, which is for POSTGRES",
+            "set CLANDESTINO_MIGRATION_REPO",
+        ),
+        broken("from clandestino_postgres.infra import PostgresInfra\n" + IMPORT_TRAP),
+    ),
+    Case(
+        "default-with-migrations-importing-elasticsearch-infra",
+        ("-lm",),
+        2,
+        (f"{BROKEN}.py imports clandestino_elasticsearch, which is for ELASTICSEARCH",),
+        broken("import clandestino_elasticsearch.infra\n" + IMPORT_TRAP),
+    ),
+    Case(
+        "repository-minio-not-supported-yet",
+        ("-m",),
+        2,
+        ("CLANDESTINO_MIGRATION_REPO=MINIO: MinIO is not supported yet",),
+        pending,
+        env={"CLANDESTINO_MIGRATION_REPO": "MINIO"},
+        forbid=("names no installed backend",),
+    ),
+    Case(
+        "repository-qdrant-not-supported-yet",
+        ("-lm",),
+        2,
+        ("CLANDESTINO_MIGRATION_REPO=qdrant: Qdrant is not supported yet",),
+        pending,
+        env={"CLANDESTINO_MIGRATION_REPO": "qdrant"},
+        forbid=("names no installed backend",),
+    ),
+    Case(
+        "sqlite-path-in-a-missing-folder",
+        ("-m",),
+        2,
+        ("CLANDESTINO_SQLITE_DB_PATH=no-such/sub/app.db", "the folder", "no-such does not exist"),
+        pending,
+        env={"CLANDESTINO_SQLITE_DB_PATH": "no-such/sub/app.db"},
+        forbid=("permissions",),
+    ),
+    Case(
+        "sqlite-path-in-a-missing-folder-listing",
+        ("-lm",),
+        2,
+        ("the folder", "gone does not exist"),
+        pending,
+        env={"CLANDESTINO_SQLITE_DB_PATH": "sqlite:///gone/app.db"},
     ),
     Case(
         "strict-setting-malformed",

@@ -167,17 +167,7 @@ def _switch_and_check(
 
 @pytest.mark.parametrize(
     "settings_in",
-    [
-        "environment",
-        pytest.param(
-            "parent .env",
-            marks=pytest.mark.xfail(strict=True, reason="needs branch settings"),
-        ),
-        pytest.param(
-            "settings.ini",
-            marks=pytest.mark.xfail(strict=True, reason="needs branch settings"),
-        ),
-    ],
+    ["environment", "parent .env", "settings.ini"],
 )
 def test_a_sqlite_team_with_dashed_names_helpers_and_own_connections_switches(
     original_cdt: Path, tmp_path: Path, settings_in: str
