@@ -52,9 +52,12 @@ def test_disagreements_warn_by_default_and_strict_refuses(
     strict = sqlite_project.cdt("-m", "--strict")
     by_setting = sqlite_project.cdt("-m", env={"CLANDESTINO_STRICT": "true"})
 
-    for refused in (strict, by_setting):
+    for refused, named in (
+        (strict, "error: --strict: "),
+        (by_setting, "error: CLANDESTINO_STRICT=true (from the environment): "),
+    ):
         assert refused.returncode == 2
-        assert refused.stderr.startswith("error: --strict: ") and problem in refused.stderr
+        assert refused.stderr.startswith(named) and problem in refused.stderr
     assert sqlite_project.harness.effects() == before
     warned = sqlite_project.cdt("-m")
     assert warned.returncode == 0, warned.stderr
@@ -139,6 +142,8 @@ def test_secrets_never_appear_in_any_output(sqlite_project: Project, options: li
         "leaky",
     )
     env = {
+        # Chosen outright: a PostgreSQL string beside the SQLite default is otherwise refused.
+        "CLANDESTINO_MIGRATION_REPO": "SQLITE",
         "CLANDESTINO_POSTGRES_CONNECTION_STRING": f"postgresql://app:{SECRET}@db:5432/app",
         "CLANDESTINO_ELASTICSEARCH_API_KEY": "c2VjcmV0LWFwaS1rZXk=",
         "X_TOKEN_COPY": "c2VjcmV0LWFwaS1rZXk=",
