@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from clandestino.backends import DEFAULT_BACKEND, load_backend, resolve_store
 from clandestino.config import MIGRATION_REPO, MIGRATIONS_DIR, Settings, load_settings
@@ -22,6 +22,9 @@ from clandestino.plan import MigrationState, migration_states
 from clandestino.store import opened
 
 if TYPE_CHECKING:
+    from clandestino.fleet import FleetReport
+    from clandestino.fleet.api import FleetOptions
+    from clandestino.fleet.sources import FleetChoice
     from clandestino.scaffold import CreatedMigration
 
 __all__ = [
@@ -94,6 +97,7 @@ async def _engine(
             yield Engine(store, files, emit, settings.lock_timeout, settings.migration_timeout)
 
 
+@overload
 async def migrate(
     *,
     migrations_dir: PathArg = None,
@@ -104,14 +108,61 @@ async def migrate(
     strict: bool | None = None,
     on_event: EventSink | None = None,
     cwd: PathArg = None,
-) -> RunReport:
+    fleet: None = None,
+    fleet_options: FleetOptions | None = None,
+) -> RunReport: ...
+
+
+@overload
+async def migrate(
+    *,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    to: str | None = None,
+    dry_run: bool = False,
+    strict: bool | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+    fleet: FleetChoice,
+    fleet_options: FleetOptions | None = None,
+) -> FleetReport: ...
+
+
+async def migrate(
+    *,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    to: str | None = None,
+    dry_run: bool = False,
+    strict: bool | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+    fleet: FleetChoice | None = None,
+    fleet_options: FleetOptions | None = None,
+) -> RunReport | FleetReport:
     """Apply every pending migration in order (or up to and including `to`).
 
     `strict` (default: the CLANDESTINO_STRICT setting) refuses to run, with a PlanError, when an
     applied migration's file is gone or changed, or a pending one sorts before an applied one.
+
+    `fleet` (a `clandestino.fleet.FleetSource`, or a list of target names or Targets) runs the
+    migrations on every target of the fleet instead, as `fleet_options` says, and returns a
+    per-target FleetReport; a failed target does not raise, its outcome says why.
     """
     settings = settings_for(migrations_dir, backend, url, cwd)
     refuse = settings.strict_source() if strict is None else strict
+    if fleet is not None:
+        from clandestino.fleet.api import FleetOptions, run_fleet
+
+        if dry_run:
+            from clandestino.errors import UsageError
+
+            raise UsageError("a dry run is for one target", "drop dry_run, or name no fleet")
+        options = fleet_options or FleetOptions()
+        emit = on_event or _log_event
+        return await run_fleet(settings, fleet, options, "up", emit, to=to, strict=refuse)
     async with _engine(settings, on_event, read_only=dry_run) as engine:
         return await engine.migrate(to=to, dry_run=dry_run, strict=refuse)
 

@@ -54,6 +54,9 @@ class Backend:
     read_snapshot(settings), where given, reads the applied records in one blocking call without
     the async driver, or returns None when it cannot (the store then does it): the CLI answers
     its most common run, nothing to do, with it before starting an event loop.
+
+    fleet, where given, is the "module:attribute" of its fleet adapter
+    (clandestino.fleet.adapter.FleetAdapter), imported only for fleet runs.
     """
 
     name: str
@@ -61,6 +64,7 @@ class Backend:
     template_module: str
     create_store: Callable[[Settings, bool], ControlStore]
     read_snapshot: Callable[[Settings], Snapshot | None] | None = None
+    fleet: str | None = None
 
 
 def _import_target(target: str) -> object:

@@ -94,6 +94,8 @@ class Engine:
         emit: EventSink,
         lock_timeout: float,
         step_timeout: float | None = None,
+        target: object | None = None,
+        classes: dict[str, type[AbstractMigration]] | None = None,
     ) -> None:
         self._store = store
         self._files = files
@@ -101,7 +103,10 @@ class Engine:
         self._emit = emit
         self._lock_timeout = lock_timeout
         self._step_timeout = step_timeout
-        self._classes: dict[str, type[AbstractMigration]] = {}
+        # What migrations see as `self.target`; a fleet shares one set of loaded classes
+        # between its targets' engines, so each file is imported once per run.
+        self._target = target
+        self._classes: dict[str, type[AbstractMigration]] = {} if classes is None else classes
 
     async def plan(self) -> Plan:
         return make_plan(self._files, await self._store.applied())
@@ -339,6 +344,8 @@ class Engine:
             )
         except Exception as exc:
             raise self._failure(exc, file, "__init__", direction) from exc
+        if self._target is not None:
+            instance.target = self._target
         bound = self._store.bind_infra(getattr(instance, "infra", None))
         if bound is not None:
             instance.infra = bound

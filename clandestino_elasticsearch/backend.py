@@ -30,5 +30,6 @@ backend = Backend(
     name="elasticsearch",
     url_setting=ELASTICSEARCH_CONNECTION_STRING,
     template_module="clandestino_elasticsearch.ref",
+    fleet="clandestino_elasticsearch.fleet:adapter",
     create_store=_create_store,
 )

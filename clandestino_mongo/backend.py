@@ -29,5 +29,6 @@ backend = Backend(
     name="mongo",
     url_setting=MONGO_CONNECTION_STRING,
     template_module="clandestino_mongo.ref",
+    fleet="clandestino_mongo.fleet:adapter",
     create_store=_create_store,
 )

@@ -52,6 +52,7 @@ backend = Backend(
     name="postgres",
     url_setting=POSTGRES_CONNECTION_STRING,
     template_module="clandestino_postgres.ref",
+    fleet="clandestino_postgres.fleet:adapter",
     create_store=_create_store,
     read_snapshot=_read_snapshot,
 )

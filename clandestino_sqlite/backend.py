@@ -51,6 +51,7 @@ backend = Backend(
     name="sqlite",
     url_setting=SQLITE_DB_PATH,
     template_module="clandestino_sqlite.ref",
+    fleet="clandestino_sqlite.fleet:adapter",
     create_store=_create_store,
     read_snapshot=_read_snapshot,
 )

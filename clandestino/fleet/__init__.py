@@ -1,0 +1,15 @@
+"""Fleets: one command over many targets (tenant schemas, databases, index prefixes, files).
+
+A target is one place with its own control records and lock. `targets` says what a target is and
+reads a fleet from a file, a query against the store or a Python callable; `runner` schedules one
+engine per target with bounded concurrency and shares a fleet with other runners through the
+targets' own locks; `report` is what a fleet run returns; `render` shows it; `state` remembers
+which targets failed last time. Nothing here is imported by `import clandestino`.
+"""
+
+from __future__ import annotations
+
+from clandestino.fleet.report import FleetReport, TargetOutcome, TargetStatus
+from clandestino.fleet.targets import FleetSource, Target
+
+__all__ = ["FleetReport", "FleetSource", "Target", "TargetOutcome", "TargetStatus"]

@@ -1,0 +1,111 @@
+"""The fleet's side of the public API: `migrate(fleet=...)`, `rollback(fleet=...)`,
+`status(fleet=...)` land here, and so does `cdt --fleet`: one code path for both."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from clandestino.backends import DEFAULT_BACKEND, Backend, load_backend, local_repository_path
+from clandestino.config import Settings
+from clandestino.errors import ConfigurationError
+from clandestino.events import EventSink, RepositoryChosen, Warned
+from clandestino.fleet.adapter import adapter_for
+from clandestino.fleet.commands import migrate_command, rollback_command, status_command
+from clandestino.fleet.report import FleetDirection, FleetReport
+from clandestino.fleet.runner import Command, FleetRunner, OnError
+from clandestino.fleet.sources import FleetChoice, choose, source_from_settings, targets_of
+from clandestino.fleet.state import remember
+from clandestino.fleet.targets import Target
+
+__all__ = ["FleetOptions", "fleet_targets", "run_fleet"]
+
+DEFAULT_CONCURRENCY = 4
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    """How to run a fleet: how many targets at once, whether a failure stops the others, and
+    which of its targets (`target`, `only`, the ones that `failed` last time)."""
+
+    concurrency: int = DEFAULT_CONCURRENCY
+    on_error: OnError = "continue"
+    target: str | None = None
+    only: Sequence[str] | None = None
+    failed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigurationError(
+                f"concurrency {self.concurrency} is not a number of targets at once",
+                "use 1 or more",
+            )
+        if self.on_error not in ("continue", "stop"):
+            raise ConfigurationError(f"on_error={self.on_error!r}", "use continue or stop")
+
+
+async def fleet_targets(
+    settings: Settings, fleet: FleetChoice | None, options: FleetOptions
+) -> list[Target]:
+    adapter = adapter_for(_backend(settings))
+    everything = await targets_of(settings, adapter, fleet or source_from_settings(settings))
+    return choose(
+        everything, settings, target=options.target, only=options.only, failed=options.failed
+    )
+
+
+async def run_fleet(
+    settings: Settings,
+    fleet: FleetChoice | None,
+    options: FleetOptions,
+    direction: FleetDirection,
+    emit: EventSink,
+    *,
+    to: str | None = None,
+    steps: int | None = None,
+    strict: bool | str = False,
+    targets: list[Target] | None = None,
+) -> FleetReport:
+    """Run `direction` (up, down, status) on every chosen target of the fleet."""
+    from clandestino.api import scanned
+    from clandestino.discovery import migrations_importable
+
+    backend = _backend(settings)
+    adapter = adapter_for(backend)
+    chosen = targets if targets is not None else await fleet_targets(settings, fleet, options)
+    read_only = direction == "status"
+    emit(RepositoryChosen(f"{backend.name.upper()} fleet of {len(chosen)} targets", True))
+    files = scanned(settings, emit)
+    command: Command
+    if direction == "up":
+        command = migrate_command(to, strict)
+    elif direction == "down":
+        command = rollback_command(steps, to)
+    else:
+        command = status_command()
+    runner = FleetRunner(
+        settings,
+        backend,
+        adapter,
+        files,
+        emit,
+        concurrency=options.concurrency,
+        on_error=options.on_error,
+        read_only=read_only,
+    )
+    if not chosen:
+        emit(Warned("the fleet has no targets (check the targets file, query or --only)"))
+    with migrations_importable(settings.migrations_dir):
+        report = await runner.run(chosen, direction, command)
+    if not read_only:
+        remember(settings, report)
+    return report
+
+
+def _backend(settings: Settings) -> Backend:
+    if local_repository_path(settings).is_file():
+        raise ConfigurationError(
+            "a fleet needs a backend that knows its targets, not migrations/repository.py",
+            "set CLANDESTINO_MIGRATION_REPO to postgres, mongo, elasticsearch or sqlite",
+        )
+    return load_backend(settings.repository or DEFAULT_BACKEND)

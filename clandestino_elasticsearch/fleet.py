@@ -1,0 +1,67 @@
+"""Elasticsearch targets: an index prefix. A prefix's control index is `<prefix>_<control>`
+(its lock and markers beside it), and its migrations name their indices from `self.target`.
+
+The query finds prefixes from their control indices, so a prefix is found once it has been
+migrated; new prefixes come from a targets file or a callable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from clandestino.config import Settings, check_identifier
+from clandestino.errors import ConfigurationError
+from clandestino.fleet.adapter import with_values
+from clandestino.fleet.targets import Target
+from clandestino_elasticsearch.backend import ELASTICSEARCH_CONNECTION_STRING
+
+__all__ = ["ElasticsearchFleet", "adapter", "control_index"]
+
+PREFIX = "elasticsearch-prefix"
+
+
+def control_index(prefix: str, control: str) -> str:
+    return f"{prefix}_{control}"
+
+
+class ElasticsearchFleet:
+    def target(self, settings: Settings, name: str, url: str | None) -> Target:
+        if name != name.lower() or name.startswith(("_", "-", "+")):
+            raise ConfigurationError(
+                f"{name!r} cannot prefix an Elasticsearch index",
+                "use lower-case letters, digits and _, not starting with _",
+            )
+        return Target(name, PREFIX, url)
+
+    def settings_for(self, settings: Settings, target: Target) -> Settings:
+        index = check_identifier(
+            control_index(target.name, settings.control_table), "an Elasticsearch prefix's index"
+        )
+        changed = with_values(
+            settings, **({ELASTICSEARCH_CONNECTION_STRING: target.url} if target.url else {})
+        )
+        return dataclasses.replace(changed, control_table=index)
+
+    async def find(self, settings: Settings, pattern: str) -> list[Target]:
+        """Prefixes matching the index pattern `pattern` (`tenant_*`) that have a control index."""
+        from clandestino_elasticsearch.connect import ElasticsearchTarget, database_error
+
+        suffix = "_" + settings.control_table
+        where = ElasticsearchTarget.from_settings(settings)
+        client = where.client()
+        try:
+            found = await client.indices.get(
+                index=control_index(pattern, settings.control_table),
+                allow_no_indices=True,
+                ignore_unavailable=True,
+                expand_wildcards="open",
+            )
+        except Exception as exc:
+            raise database_error(exc, where, "list the indices of") from exc
+        finally:
+            await client.close()
+        prefixes = {name.removesuffix(suffix) for name in found if name.endswith(suffix)}
+        return [Target(prefix, PREFIX) for prefix in sorted(prefixes)]
+
+
+adapter = ElasticsearchFleet()

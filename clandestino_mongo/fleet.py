@@ -1,0 +1,57 @@
+"""MongoDB targets: a database, on the configured server or at a URL of its own.
+
+The records, the lock and the migrations' collections of a target all live in its database.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from clandestino.config import Settings
+from clandestino.errors import ConfigurationError
+from clandestino.fleet.adapter import with_values
+from clandestino.fleet.targets import Target
+from clandestino_mongo.backend import MONGO_CONNECTION_STRING
+from clandestino_mongo.backend import connection_string as configured_url
+
+__all__ = ["MongoFleet", "adapter", "with_database"]
+
+DATABASE = "mongo-database"
+
+
+def with_database(url: str, database: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + quote(database)))
+
+
+class MongoFleet:
+    def target(self, settings: Settings, name: str, url: str | None) -> Target:
+        return Target(name, DATABASE, url)
+
+    def settings_for(self, settings: Settings, target: Target) -> Settings:
+        url = target.url or with_database(configured_url(settings), target.name)
+        return with_values(settings, **{MONGO_CONNECTION_STRING: url})
+
+    async def find(self, settings: Settings, pattern: str) -> list[Target]:
+        """Databases whose whole name matches the regular expression `pattern`."""
+        from clandestino_mongo.connect import MongoTarget, database_error
+
+        try:
+            wanted = re.compile(pattern)
+        except re.error as exc:
+            raise ConfigurationError(
+                f"--targets-query {pattern!r} is not a regular expression: {exc}",
+                "for MongoDB the query is a regular expression over database names",
+            ) from exc
+        where = MongoTarget.parse(configured_url(settings), settings.connect_timeout)
+        client = where.client()
+        try:
+            names = await client.list_database_names()
+        except Exception as exc:
+            raise database_error(exc, where, "list the databases of") from exc
+        finally:
+            await client.close()
+        return [Target(name, DATABASE) for name in sorted(names) if wanted.fullmatch(name)]
+
+
+adapter = MongoFleet()
