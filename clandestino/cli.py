@@ -103,7 +103,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dir")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--debug", action="store_true")
+    _add_fleet_arguments(parser)
     return parser
+
+
+def _add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
+    # The fleet's own module, imported only for parsing: it loads no driver and does no I/O.
+    from clandestino.fleet.options import add_fleet_arguments
+
+    add_fleet_arguments(parser)
 
 
 def _check_combinations(args: argparse.Namespace) -> None:
@@ -309,7 +317,9 @@ def _run(args: argparse.Namespace, results: TextIO) -> int:
     if args.debug:
         _say_where_settings_come_from()
     out = cast(TextIO, _PipeSafe(results))
-    if _answered_without_loop(args, out):
+    from clandestino.fleet.options import fleet_requested
+
+    if not fleet_requested(args) and _answered_without_loop(args, out):
         return 0
     import asyncio
 
@@ -399,7 +409,11 @@ async def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     from functools import partial
 
     from clandestino import api
+    from clandestino.fleet.cli import run_fleet_command
+    from clandestino.fleet.options import fleet_requested
 
+    if fleet_requested(args):
+        return await run_fleet_command(args, out)
     sink = _sink(args.json, out)
     if args.migrate:
         await api.migrate(
