@@ -147,12 +147,13 @@ class FleetJsonRenderer:
         elif isinstance(event, TargetDone):
             self._write("target_done", _outcome(event.outcome))
         elif isinstance(event, FleetStarted):
-            self._write("fleet_started", dataclasses.asdict(event))
+            self._write("fleet_started", {"target": None, **dataclasses.asdict(event)})
         elif isinstance(event, FleetFinished):
             report = event.report
             self._write(
                 "fleet_finished",
                 {
+                    "target": None,
                     "direction": report.direction,
                     "seconds": report.seconds,
                     "failed": [o.target for o in report.failed],

@@ -47,7 +47,7 @@ async def targets_of(settings: Settings, adapter: FleetAdapter, fleet: FleetChoi
                 settings.cwd / Path(fleet.file)
             )
         else:
-            given = await _called(str(fleet.callable))
+            given = await _called(str(fleet.callable), settings.cwd)
     else:
         given = fleet
     return _checked([_as_target(settings, adapter, item) for item in given])
@@ -70,18 +70,24 @@ def _checked(targets: list[Target]) -> list[Target]:
     return targets
 
 
-async def _called(spec: str) -> list[Target | TargetLine]:
+async def _called(spec: str, cwd: Path) -> list[Target | TargetLine]:
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ConfigurationError(
             f"{TARGETS_FROM}={spec!r} is not module:function", "e.g. myapp.tenants:list_tenants"
         )
+    import sys
+
+    # The working directory, as `python -m` would have it: `cdt` is a script in the venv.
+    sys.path.insert(0, str(cwd))
     try:
         function = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
         raise ConfigurationError(
             f"cannot load {spec}: {exc}", "check the module is importable from here"
         ) from exc
+    finally:
+        sys.path.remove(str(cwd))
     result = function()
     if inspect.isawaitable(result):
         result = await result
