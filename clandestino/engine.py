@@ -300,11 +300,15 @@ class Engine:
             ticker.stop()
 
     async def _step_in_store(self, file: MigrationFile, direction: Direction, began: float) -> None:
-        instance = self._instantiate(file, direction)
+        instance, bound = self._instantiate(file, direction)
         outside = self._store.runs_outside_transactions and not getattr(
             instance, "transactional", True
         )
-        await self._store.mark_started(file.name, direction, deployer_identity())
+        # A store whose transaction carries a bound step's work with its record marks only the
+        # other steps: a marker costs a commit, and most steps need none there.
+        with_record = bound and not outside
+        if not (with_record and getattr(self._store, "marks_only_steps_apart_from_records", False)):
+            await self._store.mark_started(file.name, direction, deployer_identity())
         try:
             if outside:
                 await self._run_step(instance, file, direction)
@@ -337,7 +341,8 @@ class Engine:
             raise
         self._emit(MigrationSucceeded(file.name, direction, time.perf_counter() - began))
 
-    def _instantiate(self, file: MigrationFile, direction: Direction) -> Any:
+    def _instantiate(self, file: MigrationFile, direction: Direction) -> tuple[Any, bool]:
+        """The migration, and whether its infra was bound to the run's connection."""
         try:
             instance = self._classes[file.name](
                 migration_name=file.name, migration_repository=self._store.legacy_repository()
@@ -349,7 +354,7 @@ class Engine:
         bound = self._store.bind_infra(getattr(instance, "infra", None))
         if bound is not None:
             instance.infra = bound
-        return instance
+        return instance, bound is not None
 
     async def _run_step(self, instance: Any, file: MigrationFile, direction: Direction) -> None:
         import asyncio

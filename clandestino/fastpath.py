@@ -2,9 +2,10 @@
 in one blocking call (`Backend.read_snapshot`).
 
 Most runs of `cdt -m` find nothing to do: every deploy and every application start runs it. On
-PostgreSQL, importing asyncio and asyncpg was two thirds of such a run. Here the records are read
-without them; when they leave work to do, the events gathered so far are dropped and the caller
-runs the async API, which reads the records again under the lock, as it always does.
+SQLite the standard library reads the records without importing asyncio, a third of such a run.
+When they leave work to do, the events gathered so far are dropped and the caller runs the async
+API, which reads the records again under the lock, as it always does. PostgreSQL has no such
+read: its one client is asyncpg, which needs the event loop.
 """
 
 from __future__ import annotations

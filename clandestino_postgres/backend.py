@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clandestino.backends import Backend
 from clandestino.config import Settings, check_identifier
-from clandestino.store import ControlStore, Snapshot
+from clandestino.store import ControlStore
 
 __all__ = [
     "POSTGRES_CONNECTION_STRING",
@@ -30,12 +30,6 @@ def schema(settings: Settings) -> str | None:
     return check_identifier(given, POSTGRES_SCHEMA) if given else None
 
 
-def _read_snapshot(settings: Settings) -> Snapshot | None:
-    from clandestino_postgres.snapshot import read_snapshot
-
-    return read_snapshot(settings)
-
-
 def _create_store(settings: Settings, read_only: bool) -> ControlStore:
     from clandestino_postgres.connect import ConnectionTarget
     from clandestino_postgres.store import PostgresStore
@@ -54,5 +48,4 @@ backend = Backend(
     template_module="clandestino_postgres.ref",
     fleet="clandestino_postgres.fleet:adapter",
     create_store=_create_store,
-    read_snapshot=_read_snapshot,
 )

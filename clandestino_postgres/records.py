@@ -1,8 +1,10 @@
-"""The control table's read, in one place for the store (asyncpg) and the snapshot (wire.py).
+"""The control table's read: every record and every in-progress marker in one query.
 
-Times come back as text in UTC, so that both clients, one with asyncpg's codecs and one with
-the server's text output, turn the same row into the same record whatever the session's
-DateStyle.
+The table is the original tool's (id, migration_name, created_on) with our columns added as runs
+need them: checksum and duration_ms, and the marker of a step that runs outside a transaction
+(in_progress, started_by, started_at). Each row is read through `to_jsonb`, so one query serves
+a table of the original, of an older Clandestino and of this one, without a second round trip
+to find out which columns exist.
 """
 
 from __future__ import annotations
@@ -10,25 +12,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from clandestino.store import AppliedMigration
+from clandestino.store import AppliedMigration, Interruption
 
-__all__ = [
-    "UNDEFINED_COLUMN",
-    "UNDEFINED_TABLE",
-    "applied_query",
-    "describe",
-    "quoted_table",
-    "to_applied",
-]
+__all__ = ["MARKER_COLUMNS", "applied_query", "describe", "quoted_table", "to_applied"]
 
-UNDEFINED_TABLE = "42P01"
-# The table the original made, not adopted yet: it lacks our columns.
-UNDEFINED_COLUMN = "42703"
+# What `ensure()` adds to a table made by the original, in the order it adds them.
+MARKER_COLUMNS = {
+    "checksum": "text",
+    "duration_ms": "integer",
+    # 'up' or 'down' while a step that cannot commit with its record runs; NULL otherwise.
+    "in_progress": "text",
+    "started_by": "text",
+    "started_at": "timestamptz",
+}
 
 # created_on holds the session time zone's wall-clock time (the original's default), so it is read
 # back through the same zone, then given in UTC.
 _CREATED_ON_UTC = (
-    "to_char(created_on AT TIME ZONE current_setting('TimeZone') AT TIME ZONE 'UTC',"
+    "to_char(t.created_on AT TIME ZONE current_setting('TimeZone') AT TIME ZONE 'UTC',"
+    ' \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\')'
+)
+_STARTED_AT_UTC = (
+    "to_char((r.j ->> 'started_at')::timestamptz AT TIME ZONE 'UTC',"
     ' \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\')'
 )
 
@@ -37,16 +42,29 @@ def quoted_table(schema: str | None, table: str) -> str:
     return f'"{schema}"."{table}"' if schema else f'"{table}"'
 
 
-def applied_query(table: str, legacy: bool = False) -> str:
-    """Every record of `table` (quoted), oldest first; `legacy` for a table the original made."""
-    ours = "NULL AS checksum, NULL AS duration_ms" if legacy else "checksum, duration_ms"
-    return f"SELECT migration_name, {_CREATED_ON_UTC}, {ours} FROM {table} ORDER BY id"
+def applied_query(table: str) -> str:
+    """Every row of `table` (quoted), oldest first, whichever of our columns it has yet."""
+    return (
+        f"SELECT t.migration_name, {_CREATED_ON_UTC}, r.j ->> 'checksum',"
+        " (r.j ->> 'duration_ms')::int, r.j ->> 'in_progress', r.j ->> 'started_by',"
+        f" {_STARTED_AT_UTC}"
+        f" FROM {table} t CROSS JOIN LATERAL (SELECT to_jsonb(t) AS j) r ORDER BY t.id"
+    )
 
 
 def to_applied(row: Any) -> AppliedMigration:
-    name, created, checksum, duration = row
-    applied_at = datetime.fromisoformat(created) if created else None
-    return AppliedMigration(name, applied_at, checksum, None if duration is None else int(duration))
+    name, created, checksum, duration, direction, owner, since = row
+    interrupted = None
+    if direction is not None:
+        started = datetime.fromisoformat(since) if since else None
+        interrupted = Interruption(direction, owner or "an unknown deployer", started)
+    return AppliedMigration(
+        name,
+        datetime.fromisoformat(created) if created else None,
+        checksum,
+        None if duration is None else int(duration),
+        interrupted,
+    )
 
 
 def describe(where: str, table: str) -> str:

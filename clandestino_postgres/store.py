@@ -1,9 +1,18 @@
 """The control table in PostgreSQL.
 
-One connection carries the migrations and their records, one transaction per migration. The lock
-is a session-level advisory lock keyed on the control table's schema and name, taken on a second
-connection of its own and held for the whole run: the server drops it when that session ends, so
-a killed deployer never keeps it.
+One connection, the run's working connection, carries the migrations, their records and the
+lock: a session-level advisory lock keyed on the control table's schema and name. The lock lives
+exactly as long as the session that commits, so a session that ends mid-run (terminated, timed
+out by the server, dropped by a pooler or a NAT) takes the lock and the step's open transaction
+with it: the step cannot commit after the lock is gone, and the next deployer finds it undone.
+
+A step whose work cannot commit with its record (`transactional = False`, or a migration on a
+connection of its own) leaves an in-progress marker, committed before it starts, in the record's
+row; the next run refuses to go past it until `cdt --repair`.
+
+Every record write is fenced: it changes a row only while the working connection's session still
+holds the lock (`RecordFence`), so a write made through another connection (the psycopg cursor's)
+cannot record anything once the run has lost its lock.
 """
 
 from __future__ import annotations
@@ -12,40 +21,126 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import asyncpg
 
-from clandestino.errors import ClandestinoError, LockTimeout
+from clandestino.errors import ClandestinoError, DatabaseUnavailable, LockTimeout
 from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, LockHolder, WaitCallback
 from clandestino_postgres.connect import ConnectionTarget, database_error
 from clandestino_postgres.infra import PostgresInfra
-from clandestino_postgres.records import applied_query, describe, quoted_table, to_applied
+from clandestino_postgres.records import (
+    MARKER_COLUMNS,
+    applied_query,
+    describe,
+    quoted_table,
+    to_applied,
+)
 
 if TYPE_CHECKING:
     from asyncpg import Connection
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "RecordFence"]
 
 T = TypeVar("T")
+ParamStyle = Literal["asyncpg", "psycopg"]
 
-_ADDED_COLUMNS = {"checksum": "text", "duration_ms": "integer"}
 # The lock's key: the schema (the search path's first when none is set) and the table name.
 _KEY = "hashtextextended(coalesce($1::text, current_schema()) || '.' || $2::text, 0)"
-_HOLDER = """
+# pg_locks shows a bigint advisory key as two 32-bit halves.
+_KEY_MATCHES = (
+    "l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    " AND l.classid::bigint = ({key}::bigint >> 32) & 4294967295"
+    " AND l.objid::bigint = {key}::bigint & 4294967295"
+)
+_HOLDER = f"""
 SELECT a.pid, a.application_name, a.backend_start
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-  AND l.classid::bigint = ($1::bigint >> 32) & 4294967295
-  AND l.objid::bigint = $1::bigint & 4294967295
+WHERE {_KEY_MATCHES.format(key="$1")}
 LIMIT 1
 """
+
+
+@dataclass(frozen=True)
+class RecordFence:
+    """Record writes that take effect only while the session `pid` holds the lock `key`.
+
+    Each statement checks pg_locks in the same statement that writes, so it works from any
+    connection to the database: from the working connection itself, where it cannot fail while
+    the session lives, and from another one (the psycopg cursor's), whose transaction carries
+    the record. A statement that changed no row means the lock is gone: `check` raises, and the
+    caller's transaction must not commit.
+    """
+
+    table: str
+    pid: int
+    key: int
+
+    @property
+    def _held(self) -> str:
+        # pid and key are integers we read from the server, so they are written in as literals.
+        held = _KEY_MATCHES.format(key=int(self.key))
+        return f"EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = {int(self.pid)} AND {held})"
+
+    def insert(self, style: ParamStyle = "asyncpg") -> str:
+        """Insert the record of a step that left no marker: (name, checksum, duration_ms)."""
+        p = _placeholders(style, 3)
+        return (
+            f"INSERT INTO {self.table} (migration_name, checksum, duration_ms)"
+            f" SELECT {p[0]}, {p[1]}, {p[2]} WHERE {self._held}"
+        )
+
+    def finish(self, style: ParamStyle = "asyncpg") -> str:
+        """Turn the up() marker into the record: (checksum, duration_ms, name)."""
+        p = _placeholders(style, 3)
+        return (
+            f"UPDATE {self.table} SET checksum = {p[0]}, duration_ms = {p[1]},"
+            " created_on = DEFAULT, in_progress = NULL, started_by = NULL, started_at = NULL"
+            f" WHERE migration_name = {p[2]} AND in_progress = 'up' AND {self._held}"
+        )
+
+    def delete(self, style: ParamStyle = "asyncpg") -> str:
+        """Remove the record of a step rolled back: (name,)."""
+        p = _placeholders(style, 1)
+        return f"DELETE FROM {self.table} WHERE migration_name = {p[0]} AND {self._held}"
+
+    def record(
+        self, name: str, checksum: str | None, duration_ms: int, style: ParamStyle = "asyncpg"
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The statement and arguments that record `name` applied, when it left no marker."""
+        return self.insert(style), (name, checksum, duration_ms)
+
+    def check(self, changed: int, name: str) -> None:
+        """Raise when a fenced write changed `changed` != 1 rows: the lock is no longer ours."""
+        if changed != 1:
+            raise lock_lost(name)
+
+
+def lock_lost(name: str) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        f"the migration lock was lost (its session ended) before {name} was recorded;"
+        " nothing of it was recorded",
+        "check the server's idle_session_timeout and idle_in_transaction_session_timeout and"
+        " anything that ends idle connections, then run again",
+    )
+
+
+def _placeholders(style: ParamStyle, count: int) -> list[str]:
+    return [f"${n}" if style == "asyncpg" else "%s" for n in range(1, count + 1)]
+
+
+def _rows_changed(status: str) -> int:
+    """The row count of a command tag such as 'INSERT 0 1' or 'UPDATE 1'."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 class PostgresStore:
     locking = True
     runs_outside_transactions = True
+    # A step on the run's connection commits with its record: only the others need a marker.
+    marks_only_steps_apart_from_records = True
 
     def __init__(
         self, target: ConnectionTarget, schema: str | None, table: str, read_only: bool
@@ -56,6 +151,9 @@ class PostgresStore:
         self._table = quoted_table(schema, table)
         self._read_only = read_only
         self._connection: Connection | None = None
+        self._fence: RecordFence | None = None
+        # Names whose up() marker this run wrote: their record replaces the marker.
+        self._marked: set[str] = set()
         self.description = describe(target.masked, self._table)
 
     async def open(self) -> None:
@@ -71,6 +169,12 @@ class PostgresStore:
         assert self._connection is not None, "the store is not open"
         return self._connection
 
+    @property
+    def fence(self) -> RecordFence:
+        """The fence of this run's record writes; only while the lock is held."""
+        assert self._fence is not None, "the lock is not held"
+        return self._fence
+
     async def _db(self, doing: str, call: Callable[[], Awaitable[T]]) -> T:
         try:
             return await call()
@@ -84,13 +188,12 @@ class PostgresStore:
         if self._schema:
             await self._conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
         # The original's columns, so a table made by it is adopted in place, plus ours.
+        ours = ", ".join(f"{name} {kind}" for name, kind in MARKER_COLUMNS.items())
         await self._conn.execute(
             f"CREATE TABLE IF NOT EXISTS {self._table} ("
             " id serial PRIMARY KEY,"
             " migration_name varchar(255) UNIQUE NOT NULL,"
-            " created_on timestamp NOT NULL DEFAULT current_timestamp,"
-            " checksum text,"
-            " duration_ms integer)"
+            f" created_on timestamp NOT NULL DEFAULT current_timestamp, {ours})"
         )
         present = await self._conn.fetch(
             "SELECT column_name FROM information_schema.columns"
@@ -98,11 +201,10 @@ class PostgresStore:
             self._schema,
             self._table_name,
         )
-        missing = _ADDED_COLUMNS.keys() - {row["column_name"] for row in present}
+        missing = [name for name in MARKER_COLUMNS if name not in {r[0] for r in present}]
         if missing:
             added = ", ".join(
-                f"ADD COLUMN IF NOT EXISTS {name} {_ADDED_COLUMNS[name]}"
-                for name in sorted(missing)
+                f"ADD COLUMN IF NOT EXISTS {name} {MARKER_COLUMNS[name]}" for name in missing
             )
             await self._conn.execute(f"ALTER TABLE {self._table} {added}")
 
@@ -114,30 +216,23 @@ class PostgresStore:
             rows = await self._conn.fetch(applied_query(self._table))
         except asyncpg.UndefinedTableError:
             return []
-        except asyncpg.UndefinedColumnError:
-            # A table the original made, not adopted yet: nothing has run since the switch.
-            rows = await self._conn.fetch(applied_query(self._table, legacy=True))
         return [to_applied(row) for row in rows]
 
     async def record(self, name: str, checksum: str | None, duration_ms: int) -> None:
-        await self._db(
-            "write to",
-            lambda: self._conn.execute(
-                f"INSERT INTO {self._table} (migration_name, checksum, duration_ms)"
-                " VALUES ($1, $2, $3)",
-                name,
-                checksum,
-                duration_ms,
-            ),
-        )
+        fence = self.fence
+        if name in self._marked:
+            sql, args = fence.finish(), (checksum, duration_ms, name)
+        else:
+            sql, args = fence.record(name, checksum, duration_ms)
+        status = await self._db("write to", lambda: self._conn.execute(sql, *args))
+        fence.check(_rows_changed(status), name)
+        self._marked.discard(name)
 
     async def remove(self, name: str) -> None:
-        await self._db(
-            "write to",
-            lambda: self._conn.execute(
-                f"DELETE FROM {self._table} WHERE migration_name = $1", name
-            ),
-        )
+        fence = self.fence
+        status = await self._db("write to", lambda: self._conn.execute(fence.delete(), name))
+        fence.check(_rows_changed(status), name)
+        self._marked.discard(name)
 
     async def update_checksum(self, name: str, checksum: str) -> None:
         await self._db(
@@ -148,11 +243,47 @@ class PostgresStore:
         )
 
     async def mark_started(self, name: str, direction: str, owner: str) -> None:
-        # A step and its record commit together, so no crash can come between them.
-        return None
+        # Outside any transaction, on the connection that holds the lock: the marker commits
+        # before the step starts and outlives whatever happens to the step.
+        if direction == "up":
+            sql = (
+                f"INSERT INTO {self._table} (migration_name, in_progress, started_by, started_at)"
+                " VALUES ($1, 'up', $2, now())"
+            )
+        else:
+            sql = (
+                f"UPDATE {self._table} SET in_progress = 'down', started_by = $2,"
+                " started_at = now() WHERE migration_name = $1"
+            )
+        try:
+            await self._conn.execute(sql, name, owner)
+        except asyncpg.UndefinedColumnError:
+            # A rollback on a table no run of this version has adopted yet.
+            await self.ensure()
+            await self._db("write to", lambda: self._conn.execute(sql, name, owner))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise database_error(exc, self._target, "write to") from exc
+        if direction == "up":
+            self._marked.add(name)
 
     async def clear_marker(self, name: str) -> None:
-        return None
+        await self._db("write to", lambda: self._clear(name))
+        self._marked.discard(name)
+
+    async def _clear(self, name: str) -> None:
+        try:
+            async with self._conn.transaction():
+                await self._conn.execute(
+                    f"DELETE FROM {self._table} WHERE migration_name = $1 AND in_progress = 'up'",
+                    name,
+                )
+                await self._conn.execute(
+                    f"UPDATE {self._table} SET in_progress = NULL, started_by = NULL,"
+                    " started_at = NULL WHERE migration_name = $1 AND in_progress = 'down'",
+                    name,
+                )
+        except asyncpg.UndefinedColumnError:
+            return  # a table without marker columns has no markers
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -169,39 +300,54 @@ class PostgresStore:
 
     @asynccontextmanager
     async def lock(self, timeout: float, on_wait: WaitCallback) -> AsyncIterator[None]:
-        connection = await self._target.connect()
+        key = await self._db("lock", lambda: self._acquire(timeout, on_wait))
+        self._fence = RecordFence(self._table, self._conn.get_server_pid(), key)
         try:
-            await self._db("lock", lambda: self._acquire(connection, timeout, on_wait))
             yield
         finally:
-            # Closing the session frees the lock even if the unlock cannot be sent.
-            await _close_quietly(connection, unlock=True)
+            self._fence = None
+            await self._unlock(key)
 
-    async def _acquire(self, connection: Connection, timeout: float, on_wait: WaitCallback) -> None:
+    async def _acquire(self, timeout: float, on_wait: WaitCallback) -> int:
+        connection = self._conn
         row = await connection.fetchrow(
             f"SELECT pg_try_advisory_lock(k) AS taken, k FROM (SELECT {_KEY} AS k) AS key",
             self._schema,
             self._table_name,
         )
         assert row is not None
+        key = int(row["k"])
         if row["taken"]:
-            return
-        on_wait(await self._holder(connection, row["k"]))
-        # Wait in the server, which wakes us the moment the holder lets go. This connection is
-        # the lock's alone, so its lock_timeout needs no resetting.
-        await connection.execute(f"SET lock_timeout = {max(1, round(timeout * 1000))}")
+            return key
+        on_wait(await self._holder(key))
+        # Wait in the server, which wakes us the moment the holder lets go. A session lock taken
+        # inside a transaction outlives it; SET LOCAL keeps the run's own lock_timeout intact.
+        waiting = f"SET LOCAL lock_timeout = {max(1, round(timeout * 1000))}"
         try:
-            await connection.execute("SELECT pg_advisory_lock($1)", row["k"])
+            async with connection.transaction():
+                await connection.execute(waiting)
+                await connection.execute("SELECT pg_advisory_lock($1)", key)
         except asyncpg.LockNotAvailableError as exc:
-            holder = await self._holder(connection, row["k"])
+            holder = await self._holder(key)
             raise LockTimeout(
                 f"the migration lock on {self._target.where} stayed held by {holder.description}"
                 f" for more than {timeout:g} s",
                 "wait for that deployer to finish, or raise CLANDESTINO_LOCK_TIMEOUT",
             ) from exc
+        return key
 
-    async def _holder(self, connection: Connection, key: int) -> LockHolder:
-        holder = await connection.fetchrow(_HOLDER, key)
+    async def _unlock(self, key: int) -> None:
+        connection = self._connection
+        if connection is None or connection.is_closed():
+            return  # the server let go of the lock with the session
+        try:
+            await asyncio.wait_for(connection.execute("SELECT pg_advisory_unlock($1)", key), 5)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+            # Ending the session frees the lock when the unlock cannot be sent.
+            connection.terminate()
+
+    async def _holder(self, key: int) -> LockHolder:
+        holder = await self._conn.fetchrow(_HOLDER, key)
         if holder is None:
             return LockHolder("another deployer (it just let go)")
         name = holder["application_name"] or "no application_name"
@@ -218,6 +364,8 @@ class PostgresStore:
             asyncpg.PostgresConnectionError,
             asyncpg.AdminShutdownError,
             asyncpg.CrashShutdownError,
+            asyncpg.IdleSessionTimeoutError,
+            asyncpg.IdleInTransactionSessionTimeoutError,
             OSError,
         )
         # asyncpg raises InterfaceError("connection is closed") on a connection that died while
@@ -241,10 +389,8 @@ async def _rollback_quietly(transaction: Any) -> None:
         await transaction.rollback()
 
 
-async def _close_quietly(connection: Connection, unlock: bool = False) -> None:
+async def _close_quietly(connection: Connection) -> None:
     try:
-        if unlock and not connection.is_closed():
-            await asyncio.wait_for(connection.execute("SELECT pg_advisory_unlock_all()"), 5)
         await asyncio.wait_for(connection.close(), 5)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
         connection.terminate()

@@ -251,7 +251,7 @@ class PostgresHarness(BackendHarness):
 
     name = "postgres"
     server_fixture = "postgres_url"
-    reads_without_loop = True
+    reads_without_loop = False
 
     def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         super().__init__(workdir, server_url)
