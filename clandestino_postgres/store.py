@@ -287,8 +287,7 @@ class PostgresStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        transaction = self._conn.transaction()
-        await self._db("start a transaction on", transaction.start)
+        transaction = await self._db("start a transaction on", self._begin)
         committed = False
         try:
             yield
@@ -297,6 +296,12 @@ class PostgresStore:
         finally:
             if not committed:
                 await _rollback_quietly(transaction)
+
+    async def _begin(self) -> Any:
+        # transaction() itself raises when the session is already gone.
+        transaction = self._conn.transaction()
+        await transaction.start()
+        return transaction
 
     @asynccontextmanager
     async def lock(self, timeout: float, on_wait: WaitCallback) -> AsyncIterator[None]:

@@ -199,15 +199,6 @@ def test_a_held_lock_is_waited_for_named_and_timed_out(pg: Project) -> None:
     assert harness.effects() == ["blocked"]
 
 
-def test_the_lock_is_released_after_a_failure(pg: Project) -> None:
-    pg.add_effect("fails", fail=True)
-
-    assert pg.cdt("-m").returncode == 1
-
-    advisory = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-    assert _harness(pg).query(advisory) == [(0,)]
-
-
 def test_a_schema_and_table_name_can_be_set(pg: Project) -> None:
     name = pg.add_effect("placed").stem
 
