@@ -32,6 +32,7 @@ from clandestino.store import AppliedMigration, LockHolder, WaitCallback
 from clandestino_postgres.connect import ConnectionTarget, database_error
 from clandestino_postgres.infra import PostgresInfra
 from clandestino_postgres.records import (
+    GENERATIONS,
     MARKER_COLUMNS,
     applied_query,
     describe,
@@ -212,11 +213,15 @@ class PostgresStore:
         return await self._db("read", self._applied)
 
     async def _applied(self) -> list[AppliedMigration]:
-        try:
-            rows = await self._conn.fetch(applied_query(self._table))
-        except asyncpg.UndefinedTableError:
-            return []
-        return [to_applied(row) for row in rows]
+        for generation in range(len(GENERATIONS)):
+            try:
+                rows = await self._conn.fetch(applied_query(self._table, generation))
+            except asyncpg.UndefinedTableError:
+                return []
+            except asyncpg.UndefinedColumnError:
+                continue  # a table not adopted yet: read what it has
+            return [to_applied(row) for row in rows]
+        raise AssertionError("the original's own columns are read as they are")
 
     async def record(self, name: str, checksum: str | None, duration_ms: int) -> None:
         fence = self.fence

@@ -327,7 +327,7 @@ def test_the_lock_is_released_while_the_process_lives_on_after_a_failure(
     assert harness.effects() == []
 
 
-def test_a_table_of_an_older_clandestino_is_read_with_its_checksums_in_one_query(
+def test_a_table_of_an_older_clandestino_is_read_with_its_checksums(
     pg: Project,
 ) -> None:
     harness = _harness(pg)
