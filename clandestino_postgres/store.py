@@ -80,7 +80,8 @@ class RecordFence:
     key: int
 
     @property
-    def _held(self) -> str:
+    def held(self) -> str:
+        """A boolean SQL expression: whether the session still holds the lock."""
         # pid and key are integers we read from the server, so they are written in as literals.
         held = _KEY_MATCHES.format(key=int(self.key))
         return f"EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = {int(self.pid)} AND {held})"
@@ -90,7 +91,7 @@ class RecordFence:
         p = _placeholders(style, 3)
         return (
             f"INSERT INTO {self.table} (migration_name, checksum, duration_ms)"
-            f" SELECT {p[0]}, {p[1]}, {p[2]} WHERE {self._held}"
+            f" SELECT {p[0]}, {p[1]}, {p[2]} WHERE {self.held}"
         )
 
     def finish(self, style: ParamStyle = "asyncpg") -> str:
@@ -99,13 +100,13 @@ class RecordFence:
         return (
             f"UPDATE {self.table} SET checksum = {p[0]}, duration_ms = {p[1]},"
             " created_on = DEFAULT, in_progress = NULL, started_by = NULL, started_at = NULL"
-            f" WHERE migration_name = {p[2]} AND in_progress = 'up' AND {self._held}"
+            f" WHERE migration_name = {p[2]} AND in_progress = 'up' AND {self.held}"
         )
 
     def delete(self, style: ParamStyle = "asyncpg") -> str:
         """Remove the record of a step rolled back: (name,)."""
         p = _placeholders(style, 1)
-        return f"DELETE FROM {self.table} WHERE migration_name = {p[0]} AND {self._held}"
+        return f"DELETE FROM {self.table} WHERE migration_name = {p[0]} AND {self.held}"
 
     def record(
         self, name: str, checksum: str | None, duration_ms: int, style: ParamStyle = "asyncpg"
@@ -236,8 +237,13 @@ class PostgresStore:
     async def remove(self, name: str) -> None:
         fence = self.fence
         status = await self._db("write to", lambda: self._conn.execute(fence.delete(), name))
+        if _rows_changed(status) == 0 and await self._db("read", self._holds_lock):
+            return  # nothing to remove (the original's repository interface allows that)
         fence.check(_rows_changed(status), name)
         self._marked.discard(name)
+
+    async def _holds_lock(self) -> bool:
+        return bool(await self._conn.fetchval(f"SELECT {self.fence.held}"))
 
     async def update_checksum(self, name: str, checksum: str) -> None:
         await self._db(
