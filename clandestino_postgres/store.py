@@ -225,14 +225,19 @@ class PostgresStore:
         raise AssertionError("the original's own columns are read as they are")
 
     async def record(self, name: str, checksum: str | None, duration_ms: int) -> None:
-        fence = self.fence
-        if name in self._marked:
-            sql, args = fence.finish(), (checksum, duration_ms, name)
-        else:
-            sql, args = fence.record(name, checksum, duration_ms)
+        sql, args = self.record_statement(name, checksum, duration_ms)
         status = await self._db("write to", lambda: self._conn.execute(sql, *args))
-        fence.check(_rows_changed(status), name)
+        self.fence.check(_rows_changed(status), name)
         self._marked.discard(name)
+
+    def record_statement(
+        self, name: str, checksum: str | None, duration_ms: int, style: ParamStyle = "asyncpg"
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The fenced statement that records `name` (replacing its marker if this run left
+        one), for any connection's transaction; pass its row count to `fence.check`."""
+        if name in self._marked:
+            return self.fence.finish(style), (checksum, duration_ms, name)
+        return self.fence.record(name, checksum, duration_ms, style)
 
     async def remove(self, name: str) -> None:
         fence = self.fence
