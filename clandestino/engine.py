@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from clandestino.discovery import MigrationFile, load_migration_class, user_frame
-from clandestino.errors import ClandestinoError, MigrationFailed, PlanError, UnfinishedMigration
+from clandestino.errors import (
+    ClandestinoError,
+    LockTimeout,
+    MigrationFailed,
+    PlanError,
+    UnfinishedMigration,
+)
 from clandestino.events import (
     ChecksumRefreshed,
     Direction,
@@ -35,6 +41,7 @@ from clandestino.events import (
     MigrationSucceeded,
     RunFinished,
     RunStarted,
+    StepBlocked,
     Warned,
 )
 from clandestino.identity import deployer_identity
@@ -46,7 +53,7 @@ from clandestino.plan import (
     rollback_targets,
     select_pending,
 )
-from clandestino.store import AppliedMigration, ControlStore, LockHolder
+from clandestino.store import AppliedMigration, ControlStore, LockConflict, LockHolder
 
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop
@@ -315,9 +322,7 @@ class Engine:
                 async with self._store.transaction():
                     await self._write_record(file, direction, began)
             else:
-                async with self._store.transaction():
-                    await self._run_step(instance, file, direction)
-                    await self._write_record(file, direction, began)
+                await self._transactional_step(instance, file, direction, began, retry=bound)
         except MigrationFailed as failure:
             # A failure that was caught and cleaned up is not an interruption.
             await self._store.clear_marker(file.name)
@@ -341,6 +346,65 @@ class Engine:
             raise
         self._emit(MigrationSucceeded(file.name, direction, time.perf_counter() - began))
 
+    async def _transactional_step(
+        self, instance: Any, file: MigrationFile, direction: Direction, began: float, retry: bool
+    ) -> None:
+        """The step and its record in one transaction; tried again, as a new instance, while
+        it gives up waiting for a lock (`retry`: its work is all in the transaction rolled back)."""
+        import asyncio
+
+        attempt = 1
+        while True:
+            try:
+                async with self._store.transaction():
+                    await self._run_step(instance, file, direction, retry_on_conflict=retry)
+                    await self._write_record(file, direction, began)
+                return
+            except _Blocked as blocked:
+                pause = await self._after_blocked(blocked, file, direction, attempt, began)
+            await asyncio.sleep(pause)
+            attempt += 1
+            instance, _ = self._instantiate(file, direction)
+
+    async def _after_blocked(
+        self,
+        blocked: _Blocked,
+        file: MigrationFile,
+        direction: Direction,
+        attempt: int,
+        began: float,
+    ) -> float:
+        """The pause before the next attempt; LockTimeout when the bounds are reached."""
+        conflict = blocked.conflict
+        pause = conflict.backoff(attempt)
+        spent = time.perf_counter() - began
+        last = (
+            attempt >= conflict.attempts
+            or spent + pause + conflict.lock_timeout > conflict.retry_window
+        )
+        self._emit(
+            StepBlocked(
+                file.name,
+                direction,
+                attempt,
+                attempt if last else conflict.attempts,
+                conflict.lock_timeout,
+                conflict.blockers,
+                None if last else pause,
+            )
+        )
+        if not last:
+            return pause
+        # Its transaction was rolled back: the step left nothing, not even a marker.
+        await self._store.clear_marker(file.name)
+        who = conflict.blockers[0] if conflict.blockers else "a session that let go too soon"
+        raise LockTimeout(
+            f"{file.name}: {direction}() could not get its locks in {attempt} attempts over"
+            f" {spent:.0f} s (lock_timeout {conflict.lock_timeout:g} s); blocked by {who};"
+            " nothing of it was recorded",
+            conflict.hint,
+        ) from blocked.__cause__
+
     def _instantiate(self, file: MigrationFile, direction: Direction) -> tuple[Any, bool]:
         """The migration, and whether its infra was bound to the run's connection."""
         try:
@@ -354,9 +418,19 @@ class Engine:
         bound = self._store.bind_infra(getattr(instance, "infra", None))
         if bound is not None:
             instance.infra = bound
+        prepare = getattr(self._store, "prepare_step", None)
+        if prepare is not None:
+            # The store's per-step settings from the migration (PostgreSQL: its lock_timeout).
+            prepare(instance)
         return instance, bound is not None
 
-    async def _run_step(self, instance: Any, file: MigrationFile, direction: Direction) -> None:
+    async def _run_step(
+        self,
+        instance: Any,
+        file: MigrationFile,
+        direction: Direction,
+        retry_on_conflict: bool = False,
+    ) -> None:
         import asyncio
 
         limit = asyncio.timeout(self._step_timeout)
@@ -381,6 +455,9 @@ class Engine:
                 )
             elif (lost := self._store.connection_lost(exc)) is not None:
                 raise lost from exc
+            elif retry_on_conflict and (conflict := self._lock_conflict(exc)) is not None:
+                # Rolled back and tried again: no clean-up down(), the rollback undoes it all.
+                raise _Blocked(conflict) from exc
             else:
                 failure = self._failure(exc, file, direction, direction)
             if direction == "up":
@@ -425,6 +502,11 @@ class Engine:
         except Exception as exc:
             return f"{_describe(exc)} ({user_frame(exc.__traceback__, file.path)})"
         return None
+
+    def _lock_conflict(self, error: Exception) -> LockConflict | None:
+        # Optional: only stores that bound how long a statement waits for a lock offer it.
+        judge = getattr(self._store, "lock_conflict", None)
+        return None if judge is None else judge(error)
 
     def _on_wait(self, holder: LockHolder) -> None:
         if holder.taken_over:
@@ -473,6 +555,14 @@ class Engine:
             )
         )
         return report
+
+
+class _Blocked(Exception):
+    """A step gave up waiting for a lock; raised through its transaction so it rolls back."""
+
+    def __init__(self, conflict: LockConflict) -> None:
+        super().__init__("blocked")
+        self.conflict = conflict
 
 
 class _StillRunning:

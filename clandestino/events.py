@@ -28,6 +28,7 @@ __all__ = [
     "RepositoryChosen",
     "RunFinished",
     "RunStarted",
+    "StepBlocked",
     "Warned",
 ]
 
@@ -84,6 +85,20 @@ class MigrationStillRunning:
     name: str
     direction: Direction
     seconds: float
+
+
+@dataclass
+class StepBlocked:
+    """A step waited `lock_timeout` seconds for a lock held by `blockers`, gave up and was
+    rolled back; it runs again in `retry_in` seconds, or not at all when that is None."""
+
+    name: str
+    direction: Direction
+    attempt: int
+    attempts: int
+    lock_timeout: float
+    blockers: list[str]
+    retry_in: float | None
 
 
 @dataclass
@@ -147,6 +162,7 @@ Event = (
     | MigrationPlanned
     | MigrationStarted
     | MigrationStillRunning
+    | StepBlocked
     | MigrationSucceeded
     | MigrationErrored
     | MarkerCleared

@@ -22,6 +22,7 @@ from clandestino.events import (
     RepositoryChosen,
     RunFinished,
     RunStarted,
+    StepBlocked,
     Warned,
 )
 from clandestino.plan import MigrationState
@@ -97,6 +98,11 @@ class TextRenderer:
                     self._line("")
                     self._open_line = False
                 self._line(f"   ... still working on {name} ({seconds:.0f} s)")
+            case StepBlocked():
+                if self._open_line:
+                    self._line("")
+                    self._open_line = False
+                self._line(f"   ... {_blocked(event)}")
             case MigrationSucceeded(name=name, direction=direction, seconds=seconds):
                 self._finish_step(name, direction, f"{OK} {seconds:.2f} s")
             case MigrationErrored(name=name, direction=direction, seconds=seconds):
@@ -144,6 +150,19 @@ def _summary(event: RunFinished) -> str:
     if event.direction == "down":
         return f"Done: {event.done} rolled back, {event.failed} failed {took}"
     return f"Done: {event.done} applied, {event.skipped} skipped, {event.failed} failed {took}"
+
+
+def _blocked(event: StepBlocked) -> str:
+    who = "; ".join(event.blockers) or "a session that let go before it could be named"
+    then = (
+        f"trying again in {event.retry_in:.1f} s"
+        if event.retry_in is not None
+        else "no attempts left"
+    )
+    return (
+        f"{event.name} waited {event.lock_timeout:g} s for a lock held by {who};"
+        f" attempt {event.attempt} of {event.attempts} rolled back, {then}"
+    )
 
 
 class JsonRenderer:

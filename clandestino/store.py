@@ -20,6 +20,7 @@ __all__ = [
     "AppliedMigration",
     "ControlStore",
     "Interruption",
+    "LockConflict",
     "LockHolder",
     "Snapshot",
     "opened",
@@ -62,6 +63,23 @@ class LockHolder:
 
 
 WaitCallback = Callable[[LockHolder], None]
+
+
+@dataclass(frozen=True)
+class LockConflict:
+    """A step gave up waiting for a lock that other sessions hold (PostgreSQL's lock_timeout),
+    and its transaction was rolled back: the engine tries it again, within these bounds.
+
+    Offered by a store's optional `lock_conflict(error)`; `blockers` describe who held the lock
+    as far as the store saw, `hint` names the settings that change the bounds.
+    """
+
+    blockers: list[str]
+    lock_timeout: float
+    attempts: int
+    retry_window: float
+    backoff: Callable[[int], float]
+    hint: str
 
 
 @dataclass(frozen=True)

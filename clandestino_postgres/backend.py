@@ -33,12 +33,14 @@ def schema(settings: Settings) -> str | None:
 def _create_store(settings: Settings, read_only: bool) -> ControlStore:
     from clandestino_postgres.connect import ConnectionTarget
     from clandestino_postgres.store import PostgresStore
+    from clandestino_postgres.timeouts import TrafficSettings
 
     return PostgresStore(
         ConnectionTarget.parse(connection_string(settings), settings.connect_timeout),
         schema=schema(settings),
         table=settings.control_table,
         read_only=read_only,
+        traffic=TrafficSettings.from_settings(settings),
     )
 
 

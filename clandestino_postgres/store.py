@@ -13,6 +13,11 @@ row; the next run refuses to go past it until `cdt --repair`.
 Every record write is fenced: it changes a row only while the working connection's session still
 holds the lock (`RecordFence`), so a write made through another connection (the psycopg cursor's)
 cannot record anything once the run has lost its lock.
+
+Each step's transaction waits at most `lock_timeout` for a lock (timeouts.py): a step that
+gives up is rolled back and tried again by the engine, and a watcher (blocking.py) names who
+held the lock. Steps commit without waiting for the disk; the run's last commit waits for it,
+which makes every earlier one durable with it: one WAL flush per run, not one per migration.
 """
 
 from __future__ import annotations
@@ -26,9 +31,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import asyncpg
 
-from clandestino.errors import ClandestinoError, DatabaseUnavailable, LockTimeout
+from clandestino.errors import (
+    ClandestinoError,
+    DatabaseUnavailable,
+    LockTimeout,
+    MigrationFileError,
+)
 from clandestino.legacy import StoreRepository
-from clandestino.store import AppliedMigration, LockHolder, WaitCallback
+from clandestino.store import AppliedMigration, LockConflict, LockHolder, WaitCallback
+from clandestino_postgres.blocking import BlockWatch
 from clandestino_postgres.connect import ConnectionTarget, database_error
 from clandestino_postgres.infra import PostgresInfra
 from clandestino_postgres.records import (
@@ -38,6 +49,12 @@ from clandestino_postgres.records import (
     describe,
     quoted_table,
     to_applied,
+)
+from clandestino_postgres.timeouts import (
+    LOCK_ATTEMPTS,
+    LOCK_TIMEOUT,
+    TrafficSettings,
+    local_settings,
 )
 
 if TYPE_CHECKING:
@@ -145,7 +162,12 @@ class PostgresStore:
     marks_only_steps_apart_from_records = True
 
     def __init__(
-        self, target: ConnectionTarget, schema: str | None, table: str, read_only: bool
+        self,
+        target: ConnectionTarget,
+        schema: str | None,
+        table: str,
+        read_only: bool,
+        traffic: TrafficSettings | None = None,
     ) -> None:
         self._target = target
         self._schema = schema
@@ -156,12 +178,19 @@ class PostgresStore:
         self._fence: RecordFence | None = None
         # Names whose up() marker this run wrote: their record replaces the marker.
         self._marked: set[str] = set()
+        self._traffic = traffic or TrafficSettings()
+        # The lock_timeout of the step about to run: the migration's own, or the setting.
+        self._step_lock_timeout = self._traffic.lock_timeout
+        self._watch = BlockWatch(target.connect)
+        # Whether a commit of this run returned before reaching the disk.
+        self._unflushed = False
         self.description = describe(target.masked, self._table)
 
     async def open(self) -> None:
         self._connection = await self._target.connect()
 
     async def aclose(self) -> None:
+        await self._watch.aclose()
         if self._connection is not None:
             connection, self._connection = self._connection, None
             await _close_quietly(connection)
@@ -301,17 +330,77 @@ class PostgresStore:
         except asyncpg.UndefinedColumnError:
             return  # a table without marker columns has no markers
 
+    def prepare_step(self, migration: object) -> None:
+        """Take the migration's own `lock_timeout` (seconds) for its step, if it sets one."""
+        own = getattr(migration, "lock_timeout", None)
+        if own is None:
+            self._step_lock_timeout = self._traffic.lock_timeout
+        elif isinstance(own, int | float) and not isinstance(own, bool) and own >= 0:
+            self._step_lock_timeout = float(own)
+        else:
+            raise MigrationFileError(
+                f"{type(migration).__module__}: lock_timeout = {own!r} is not a number of seconds",
+                "set it to a number like 30, or 0 for no limit",
+            )
+
+    def lock_conflict(self, error: BaseException) -> LockConflict | None:
+        """The step gave up waiting for a lock (SQLSTATE 55P03): who held it, and the bounds."""
+        if not isinstance(error, asyncpg.LockNotAvailableError):
+            return None
+        traffic = self._traffic
+        return LockConflict(
+            blockers=[blocker.describe() for blocker in self._watch.seen],
+            lock_timeout=self._step_lock_timeout,
+            attempts=traffic.attempts,
+            retry_window=traffic.retry_window,
+            backoff=traffic.backoff,
+            hint=f"end that session or let it finish, or raise {LOCK_TIMEOUT} (or the"
+            f" migration's lock_timeout) or {LOCK_ATTEMPTS}",
+        )
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         transaction = await self._db("start a transaction on", self._begin)
         committed = False
+        # Every step's transaction, whichever client its migration uses, starts here: the
+        # place where its lock_timeout, statement_timeout and commit mode are set.
+        settings = local_settings(
+            self._step_lock_timeout, self._traffic.statement_timeout, self._traffic.flush_each
+        )
         try:
-            yield
+            await self._db("configure", lambda: self._conn.execute(settings))
+            self._watch.start(self._waiting_pids, self._step_lock_timeout)
+            try:
+                yield
+            finally:
+                await self._watch.stop()
             await self._db("commit to", transaction.commit)
             committed = True
+            self._unflushed = self._unflushed or not self._traffic.flush_each
         finally:
             if not committed:
                 await _rollback_quietly(transaction)
+
+    def _waiting_pids(self) -> list[int]:
+        """The sessions a step may wait in: the run's connection."""
+        return [self._conn.get_server_pid()]
+
+    async def _make_durable(self) -> None:
+        """Wait until every commit of the run is on disk (and on synchronous standbys).
+
+        A commit that waits for the disk flushes the WAL up to its own commit record, which lies
+        after every earlier commit of the run; a transaction that takes a transaction id is the
+        smallest one that writes a commit record.
+        """
+        if not self._unflushed:
+            return
+
+        async def flush() -> None:
+            async with self._conn.transaction():
+                await self._conn.execute("SET LOCAL synchronous_commit = on; SELECT txid_current()")
+
+        await self._db("commit to", flush)
+        self._unflushed = False
 
     async def _begin(self) -> Any:
         # transaction() itself raises when the session is already gone.
@@ -323,10 +412,24 @@ class PostgresStore:
     async def lock(self, timeout: float, on_wait: WaitCallback) -> AsyncIterator[None]:
         key = await self._db("lock", lambda: self._acquire(timeout, on_wait))
         self._fence = RecordFence(self._table, self._conn.get_server_pid(), key)
+        done = False
         try:
+            # The session's own timeouts, for what runs outside a step's transaction (steps with
+            # `transactional = False`, the control table's DDL); each step sets its own.
+            traffic = self._traffic
+            session = local_settings(
+                traffic.lock_timeout, traffic.statement_timeout, flush=True, scope="SESSION"
+            )
+            await self._db("configure", lambda: self._conn.execute(session))
             yield
+            await self._make_durable()
+            done = True
         finally:
             self._fence = None
+            if not done:
+                # What committed before the failure is kept, so it is made durable too.
+                with contextlib.suppress(ClandestinoError):
+                    await self._make_durable()
             await self._unlock(key)
 
     async def _acquire(self, timeout: float, on_wait: WaitCallback) -> int:
