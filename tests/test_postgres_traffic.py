@@ -121,7 +121,7 @@ async def _run_blocked(
     out: list[str] = []
     blocks = 0
     try:
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(30):
             while line := (await process.stdout.readline()).decode():
                 out.append(line)
                 if "for a lock held by" in line:
@@ -131,9 +131,13 @@ async def _run_blocked(
             err = (await process.stderr.read()).decode()
             code = await process.wait()
     finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        # The blocker first: readers may be queued behind what it blocks.
+        await blocker.close()
         traffic.stop.set()
         await asyncio.gather(*readers)
-        await blocker.close()
     return code, "".join(out), err, traffic, blocker_pid
 
 
@@ -157,7 +161,8 @@ def test_a_blocked_alter_never_stalls_readers_names_its_blocker_and_succeeds_onc
     assert max(traffic.waits) < LOCK_TIMEOUT + 0.1, sorted(traffic.waits)[-5:]
     assert max(traffic.waits) > LOCK_TIMEOUT / 2  # the readers did queue behind the ALTER
     assert pg.harness.records() == [pg.migrations.glob("*add_note.py").__next__().stem]
-    columns = pg.harness.query(  # type: ignore[attr-defined]
+    assert isinstance(pg.harness, PostgresHarness)
+    columns = pg.harness.query(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'accounts'"
     )
     assert ("note",) in columns
@@ -195,3 +200,104 @@ def test_a_blocker_that_never_ends_stops_the_run_with_exit_3_and_nothing_recorde
     again = pg.cdt("-m")
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(harness.records()) == 1
+
+
+INSERT = """\
+from clandestino_interfaces import AbstractMigration
+from clandestino_postgres.infra import PostgresInfra
+
+
+class Migration(AbstractMigration):
+    infra = PostgresInfra()
+
+    async def up(self) -> None:
+        async with self.infra.connection() as conn:
+            await conn.execute("INSERT INTO effects (n) VALUES ({n})")
+
+    async def down(self) -> None:
+        async with self.infra.connection() as conn:
+            await conn.execute("DELETE FROM effects WHERE n = {n}")
+"""
+
+
+class WalSyncs:
+    """WAL flushes to disk, read from the server's statistics: those of client sessions (the
+    ones a commit waits for; pg_stat_io, PostgreSQL 18+) and the whole cluster's (pg_stat_wal,
+    PostgreSQL 14 to 17; pg_stat_io after), which also counts the WAL writer's background ones."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def read(self) -> tuple[int | None, int]:
+        async def run(connection: Any) -> tuple[int | None, int]:
+            version = await connection.fetchval("SHOW server_version_num")
+            if int(version) >= 180000:
+                rows = await connection.fetch(
+                    "SELECT backend_type, coalesce(sum(fsyncs), 0)::bigint AS n FROM pg_stat_io"
+                    " WHERE object = 'wal' GROUP BY backend_type"
+                )
+                by_type = {row["backend_type"]: int(row["n"]) for row in rows}
+                return by_type.get("client backend", 0), sum(by_type.values())
+            return None, int(await connection.fetchval("SELECT wal_sync FROM pg_stat_wal"))
+
+        return _pg(self.url, run)
+
+    def settle(self) -> None:
+        """Wait until the run's sessions are gone: a session reports its counts as it ends."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            left = _pg(
+                self.url,
+                lambda c: c.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE application_name LIKE 'clandestino%'"
+                ),
+            )
+            if left == 0:
+                return
+            time.sleep(0.05)
+        raise AssertionError("the run's sessions did not end")
+
+
+def _flushes_of_a_run(
+    project: Project, count: int, env: dict[str, str]
+) -> tuple[int | None, int, float]:
+    _pg(_url(project), lambda c: c.execute("CREATE TABLE IF NOT EXISTS effects (n int)"))
+    for n in range(count):
+        project.add(INSERT.format(n=n), f"insert_{n}")
+    syncs = WalSyncs(_url(project))
+    syncs.settle()
+    client_before, cluster_before = syncs.read()
+    began = time.perf_counter()
+    result = project.cdt("-m", env=env, timeout=600)
+    seconds = time.perf_counter() - began
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(project.harness.records()) == count
+    syncs.settle()
+    client_after, cluster_after = syncs.read()
+    client = None if client_after is None else client_after - (client_before or 0)
+    return client, cluster_after - cluster_before, seconds
+
+
+@pytest.mark.parametrize("count", [1, 100, 1000])
+def test_a_run_flushes_the_wal_once_whatever_the_number_of_migrations(
+    pg: Project, count: int
+) -> None:
+    client, cluster, seconds = _flushes_of_a_run(pg, count, env={})
+    print(f"N={count}: client flushes {client}, cluster flushes {cluster}, {seconds:.2f} s")
+    if client is not None:
+        # The commits that waited for the disk: the control table's creation and the last.
+        assert client == 2
+    # The WAL writer flushes what async commits wrote, in the background, at most every
+    # wal_writer_delay (200 ms); nothing waits for it.
+    assert cluster <= 2 + seconds / 0.2 + 2
+
+
+def test_flush_each_migration_when_asked(pg: Project) -> None:
+    client, cluster, _ = _flushes_of_a_run(
+        pg, 100, env={"CLANDESTINO_POSTGRES_FLUSH_EACH_MIGRATION": "true"}
+    )
+    print(f"N=100, a flush each: client flushes {client}, cluster flushes {cluster}")
+    assert cluster >= 100
+    if client is not None:
+        assert client >= 100
