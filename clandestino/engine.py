@@ -30,6 +30,7 @@ from clandestino.events import (
     ChecksumRefreshed,
     Direction,
     EventSink,
+    LeftoverDropped,
     LockWaiting,
     MarkerCleared,
     MigrationBaselined,
@@ -247,9 +248,17 @@ class Engine:
         """Clear the markers of interrupted steps, once the user has put things right by hand,
         and accept changed files' current content as the one applied."""
         names = self._to_repair(await self.plan())
-        if not names or (confirm is not None and not await confirm(names)):
+        # Optional: what failed steps left in the database itself (PostgreSQL: invalid indexes).
+        find_leftovers = getattr(self._store, "leftovers", None)
+        leftovers: list[str] = [] if find_leftovers is None else await find_leftovers()
+        if not (names or leftovers) or (
+            confirm is not None and not await confirm(names + leftovers)
+        ):
             return []
         async with self._store.lock(self._lock_timeout, self._on_wait):
+            for leftover in leftovers:
+                await self._store.drop_leftover(leftover)  # type: ignore[attr-defined]
+                self._emit(LeftoverDropped(leftover))
             plan = await self.plan()
             for record in plan.interrupted:
                 if record.name in names:
@@ -262,7 +271,7 @@ class Engine:
                 if file.name in names:
                     await self._store.update_checksum(file.name, file.checksum)
                     self._emit(ChecksumRefreshed(file.name))
-        return names
+        return names + leftovers
 
     @staticmethod
     def _to_repair(plan: Plan) -> list[str]:

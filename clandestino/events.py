@@ -16,6 +16,7 @@ __all__ = [
     "Direction",
     "Event",
     "EventSink",
+    "LeftoverDropped",
     "LockWaiting",
     "MarkerCleared",
     "MigrationBaselined",
@@ -127,6 +128,13 @@ class MarkerCleared:
 
 
 @dataclass
+class LeftoverDropped:
+    """Repair: something a failed step left in the database is gone (an invalid index)."""
+
+    what: str
+
+
+@dataclass
 class ChecksumRefreshed:
     """Repair: a changed file's content is now the one on record."""
 
@@ -166,6 +174,7 @@ Event = (
     | MigrationSucceeded
     | MigrationErrored
     | MarkerCleared
+    | LeftoverDropped
     | ChecksumRefreshed
     | MigrationBaselined
     | RunFinished

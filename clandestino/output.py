@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from clandestino.events import (
     ChecksumRefreshed,
     Event,
+    LeftoverDropped,
     LockWaiting,
     MarkerCleared,
     MigrationBaselined,
@@ -109,6 +110,8 @@ class TextRenderer:
                 self._finish_step(name, direction, f"{ERROR} {seconds:.2f} s")
             case ChecksumRefreshed(name=name):
                 self._line(f"-> repaired {name}: its current content is now the one applied {OK}")
+            case LeftoverDropped(what=what):
+                self._line(f"-> repaired: dropped {what} {OK}")
             case MigrationBaselined(name=name):
                 self._line(f"-> baselined {name} {OK}")
             case MarkerCleared(name=name, pending=pending):

@@ -34,6 +34,10 @@ class PostgresInfra:
         infra._connection = connection
         return infra
 
+    def bound_connection(self) -> object | None:
+        """The run's connection this infra is bound to, if any."""
+        return self._connection
+
     def targets_configured_database(self) -> bool:
         """No connection string of its own means the one the run is configured with."""
         return self.connection_string is None

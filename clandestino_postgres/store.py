@@ -50,6 +50,7 @@ from clandestino_postgres.records import (
     quoted_table,
     to_applied,
 )
+from clandestino_postgres.statements import OneStatementAtATime
 from clandestino_postgres.timeouts import (
     LOCK_ATTEMPTS,
     LOCK_TIMEOUT,
@@ -79,6 +80,20 @@ FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE {_KEY_MATCHES.format(key="$1")}
 LIMIT 1
 """
+# Indexes a failed CREATE INDEX CONCURRENTLY left invalid, in the control table's schema and the
+# search path's; not those a build in progress (someone else's) has yet to finish.
+_INVALID_INDEXES = """
+SELECT format('%I.%I', n.nspname, c.relname) AS name
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT i.indisvalid
+  AND n.nspname = ANY(current_schemas(false) || coalesce($1::name, current_schema()))
+  AND i.indexrelid NOT IN (
+    SELECT index_relid FROM pg_stat_progress_create_index WHERE index_relid IS NOT NULL)
+ORDER BY 1
+"""
+_INVALID_PREFIX = "invalid index "
 
 
 @dataclass(frozen=True)
@@ -330,8 +345,26 @@ class PostgresStore:
         except asyncpg.UndefinedColumnError:
             return  # a table without marker columns has no markers
 
+    async def leftovers(self) -> list[str]:
+        """Repair: indexes a failed concurrent build left invalid, as 'invalid index s.name'."""
+        rows = await self._db("read", lambda: self._conn.fetch(_INVALID_INDEXES, self._schema))
+        return [f"{_INVALID_PREFIX}{row['name']}" for row in rows]
+
+    async def drop_leftover(self, leftover: str) -> None:
+        # The name came from the server quoted by format('%I.%I'), never from the user.
+        name = leftover.removeprefix(_INVALID_PREFIX)
+        await self._db(
+            "write to", lambda: self._conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        )
+
     def prepare_step(self, migration: object) -> None:
-        """Take the migration's own `lock_timeout` (seconds) for its step, if it sets one."""
+        """Take the migration's own `lock_timeout` (seconds) for its step, if it sets one; hand
+        a step outside a transaction a connection that sends statements one at a time."""
+        infra = getattr(migration, "infra", None)
+        outside = not getattr(migration, "transactional", True)
+        if outside and isinstance(infra, PostgresInfra) and infra.bound_connection() is not None:
+            splitting: Any = OneStatementAtATime(self._conn)
+            migration.infra = PostgresInfra.bound_to(splitting)  # type: ignore[attr-defined]
         own = getattr(migration, "lock_timeout", None)
         if own is None:
             self._step_lock_timeout = self._traffic.lock_timeout

@@ -301,3 +301,51 @@ def test_flush_each_migration_when_asked(pg: Project) -> None:
     assert cluster >= 100
     if client is not None:
         assert client >= 100
+
+
+CONCURRENT_INDEXES = """\
+from clandestino_interfaces import AbstractMigration
+from clandestino_postgres.infra import PostgresInfra
+
+
+class Migration(AbstractMigration):
+    infra = PostgresInfra()
+    transactional = False
+
+    async def up(self) -> None:
+        async with self.infra.connection() as conn:
+            # Two statements in one string: each must run on its own, outside a transaction.
+            await conn.execute(
+                "CREATE INDEX CONCURRENTLY accounts_secret ON accounts (secret);"
+                " CREATE UNIQUE INDEX CONCURRENTLY accounts_secret_unique ON accounts (secret)"
+            )
+
+    async def down(self) -> None:
+        pass
+"""
+
+
+def _indexes(project: Project) -> list[tuple[object, ...]]:
+    assert isinstance(project.harness, PostgresHarness)
+    return project.harness.query(
+        "SELECT c.relname::text, i.indisvalid FROM pg_index i"
+        " JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE i.indrelid = 'accounts'::regclass AND c.relname LIKE 'accounts_secret%'"
+        " ORDER BY 1"
+    )
+
+
+def test_a_failed_concurrent_build_leaves_an_invalid_index_that_repair_drops(pg: Project) -> None:
+    _make_accounts(pg)  # every secret is 'x': the unique index fails half-way
+    pg.add(CONCURRENT_INDEXES, "indexes")
+    failed = pg.cdt("-m")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "could not create unique index" in failed.stderr
+    # The first statement ran on its own and stays; the second left its index invalid.
+    assert _indexes(pg) == [("accounts_secret", True), ("accounts_secret_unique", False)]
+    repaired = pg.cdt("--repair", "-y")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "dropped invalid index public.accounts_secret_unique" in repaired.stdout
+    assert _indexes(pg) == [("accounts_secret", True)]
+    again = pg.cdt("--repair", "-y")
+    assert "Nothing to repair" in again.stdout
