@@ -9,11 +9,16 @@ the next one. The lock is a lease document in `<index>_lock` (see clandestino.le
 op_type=create, renewed and taken over with if_seq_no / if_primary_term.
 
 Elasticsearch offers a writer no clock of its own (no painless or ingest on every cluster), so no
-deployer's clock judges the lease: a waiter takes it over once its version stayed unchanged for a
-whole lease on the waiter's monotonic clock. Elasticsearch has no transactions either: each
-record and marker write is fenced by a real-time read of the lock document just before it (still
-this run's token), and the holder stops itself before its lease can run out, so an ex-holder
-that wakes up late finds the lock gone and writes nothing.
+deployer's wall clock judges the lease. Each deployer reads the node's clock once (the node
+stats' `timestamp`) and carries it forward on its own monotonic clock, with the round trip's
+uncertainty; the lease's `until` is stamped and judged on that server time. A deployer that may
+not read node stats (no `monitor` privilege) judges by watching instead: it takes a lease over
+once its version stayed unchanged for a whole lease on its monotonic clock.
+
+Elasticsearch has no transactions either: each record and marker write is fenced by a real-time
+read of the lock document just before it (still this run's token), and the holder stops itself
+before its lease can run out, so an ex-holder that wakes up late finds the lock gone and writes
+nothing.
 
 The control index is made for a cluster: a replica wherever there is a second node
 (auto_expand_replicas 0-1), writes that wait for every shard copy the index has, a refresh
@@ -28,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -66,12 +72,21 @@ _RECORD_MAPPING = {
     }
 }
 _LOCK_MAPPING = {
-    "properties": {"owner": _KEYWORD, "token": _KEYWORD, "since": _KEYWORD, "until": _KEYWORD}
+    "properties": {
+        "owner": _KEYWORD,
+        "token": _KEYWORD,
+        "since": _KEYWORD,
+        "until": _KEYWORD,
+        "until_ms": {"type": "long"},
+    }
 }
-# A replica wherever the cluster has a node for it: a node lost loses no record.
-_INDEX_SETTINGS = {"index": {"auto_expand_replicas": "0-1"}}
-# Writes wait until every copy the index has is active, so an acknowledged one is on all of them.
+# A replica wherever the cluster has a node for it, so a node lost loses no record; and writes
+# that wait until every copy is active, so an acknowledged one is on all of them. Index
+# settings rather than request parameters: an index the original tool made keeps its own.
 _ALL_COPIES = "all"
+_INDEX_SETTINGS = {
+    "index": {"auto_expand_replicas": "0-1", "write": {"wait_for_active_shards": _ALL_COPIES}}
+}
 # How often a read retries while a new index's primary is starting.
 _SHARD_WAIT_SECONDS = 0.2
 
@@ -101,11 +116,13 @@ class ElasticsearchStore:
         self._lease_seconds = lease_seconds
         self._client: AsyncElasticsearch | None = None
         self._lease: _ElasticsearchLease | None = None
+        self._clock: ServerClock | None = None
         self.description = f"ELASTICSEARCH ({target.where}, index {self._index})"
 
     async def open(self) -> None:
         self._client = self._target.client()
         await self._call("connect to", self._es.info)
+        self._clock = await ServerClock.read(self._es)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -151,7 +168,6 @@ class ElasticsearchStore:
                 id=INIT_ID,
                 document={"name": "clandestino init"},
                 refresh=True,
-                wait_for_active_shards=_ALL_COPIES,
             )
 
     async def applied(self) -> list[AppliedMigration]:
@@ -229,7 +245,6 @@ class ElasticsearchStore:
                 id=name,
                 document=document,
                 refresh=True,
-                wait_for_active_shards=_ALL_COPIES,
             ),
         )
 
@@ -238,9 +253,7 @@ class ElasticsearchStore:
 
     async def _delete(self, name: str) -> None:
         try:
-            await self._es.delete(
-                index=self._index, id=name, refresh=True, wait_for_active_shards=_ALL_COPIES
-            )
+            await self._es.delete(index=self._index, id=name, refresh=True)
         except NotFoundError:
             return
 
@@ -251,7 +264,6 @@ class ElasticsearchStore:
                 id=name,
                 doc={"checksum": checksum},
                 refresh=True,
-                wait_for_active_shards=_ALL_COPIES,
             ),
         )
 
@@ -274,7 +286,6 @@ class ElasticsearchStore:
                 doc={"in_progress": marker},
                 upsert={"name": name, "in_progress": marker},
                 refresh=True,
-                wait_for_active_shards=_ALL_COPIES,
             ),
         )
 
@@ -298,7 +309,6 @@ class ElasticsearchStore:
             if_seq_no=found["_seq_no"],
             if_primary_term=found["_primary_term"],
             refresh=True,
-            wait_for_active_shards=_ALL_COPIES,
         )
 
     @asynccontextmanager
@@ -313,8 +323,12 @@ class ElasticsearchStore:
     async def _lock(self, timeout: float, on_wait: WaitCallback) -> AsyncIterator[None]:
         index = f"{self._index}_lock"
         await self._call("create", lambda: self._create_index(index, _LOCK_MAPPING))
-        document = _ElasticsearchLease(self._es, index, self._renewal_client)
-        async with lease_lock(document, timeout, self._lease_seconds, on_wait, self._target.where):
+        document = _ElasticsearchLease(
+            self._es, index, self._renewal_client, self._clock, self._lease_seconds
+        )
+        held = lease_lock(document, timeout, self._lease_seconds, on_wait, self._target.where)
+        async with AsyncExitStack() as stack:
+            await self._call("lock", lambda: stack.enter_async_context(held))
             self._lease = document
             try:
                 yield
@@ -363,6 +377,35 @@ def _applied(name: str, source: dict[str, Any]) -> AppliedMigration:
     )
 
 
+@dataclass(frozen=True)
+class ServerClock:
+    """The node's clock, read once and carried forward on the monotonic clock: wall-clock steps
+    on this machine do not move it."""
+
+    server_ms: float
+    read_at: float
+    uncertainty_ms: float
+
+    @classmethod
+    async def read(cls, client: AsyncElasticsearch) -> ServerClock | None:
+        """None when the node will not say (no `monitor` privilege): leases are then watched."""
+        sent = time.monotonic()
+        try:
+            stats = await client.nodes.stats(
+                node_id="_local", metric="os", filter_path="nodes.*.timestamp"
+            )
+        except (ApiError, TransportError):
+            return None
+        received = time.monotonic()
+        stamps = [node.get("timestamp") for node in stats.get("nodes", {}).values()]
+        if len(stamps) != 1 or not isinstance(stamps[0], int):
+            return None
+        return cls(stamps[0], (sent + received) / 2, (received - sent) * 500 + 1)
+
+    def now_ms(self) -> float:
+        return self.server_ms + (time.monotonic() - self.read_at) * 1000
+
+
 class _ElasticsearchLease:
     """The lease lock's document, claimed with op_type=create, swapped with if_seq_no. Its `since`
     is for people only: no decision reads a time from it."""
@@ -372,10 +415,14 @@ class _ElasticsearchLease:
         client: AsyncElasticsearch,
         index: str,
         renewal_client: Callable[[], AbstractAsyncContextManager[AsyncElasticsearch]],
+        clock: ServerClock | None,
+        lease_seconds: float,
     ) -> None:
         self._es = client
         self._index = index
         self._renewal_client = renewal_client
+        self._clock = clock
+        self._lease_ms = lease_seconds * 1000
         self._mine: Lease | None = None
 
     async def create(self, owner: str, token: str) -> Lease | None:
@@ -384,10 +431,9 @@ class _ElasticsearchLease:
             response = await self._es.index(
                 index=self._index,
                 id=_LOCK_ID,
-                document=_fields(lease),
+                document=_fields(lease, _until(self._clock, self._lease_ms)),
                 op_type="create",
                 refresh=True,
-                wait_for_active_shards=_ALL_COPIES,
             )
         except ConflictError:
             return None
@@ -400,17 +446,23 @@ class _ElasticsearchLease:
         except NotFoundError:
             return None
         source = found["_source"]
+        until = source.get("until_ms")
+        expired = None
+        if self._clock is not None and isinstance(until, int | float):
+            # Only when it has run out even if this deployer's reading of the clock is late.
+            expired = self._clock.now_ms() - self._clock.uncertainty_ms > until
         return Lease(
             owner=str(source.get("owner")),
             token=str(source.get("token")),
             since=utc_from_text(source.get("since")),
             version=(found["_seq_no"], found["_primary_term"]),
+            expired=expired,
         )
 
     async def take_over(self, current: Lease, owner: str, token: str) -> Lease | None:
-        self._mine = await _write_if(
-            self._es, self._index, current, Lease(owner, token, datetime.now(UTC))
-        )
+        new = Lease(owner, token, datetime.now(UTC))
+        until = _until(self._clock, self._lease_ms)
+        self._mine = await _write_if(self._es, self._index, current, new, until)
         return self._mine
 
     async def fence(self, mine: Lease) -> None:
@@ -444,32 +496,44 @@ class _ElasticsearchLease:
     @asynccontextmanager
     async def renewer(self) -> AsyncIterator[_ElasticsearchRenewer]:
         async with self._renewal_client() as client:
-            yield _ElasticsearchRenewer(client, self._index)
+            yield _ElasticsearchRenewer(client, self._index, self._clock, self._lease_ms)
 
 
 class _ElasticsearchRenewer:
-    def __init__(self, client: AsyncElasticsearch, index: str) -> None:
+    def __init__(
+        self, client: AsyncElasticsearch, index: str, clock: ServerClock | None, lease_ms: float
+    ) -> None:
         self._es = client
         self._index = index
+        self._clock = clock
+        self._lease_ms = lease_ms
 
     async def renew(self, mine: Lease) -> Lease | None:
-        # A new version each time: that is what tells waiters the holder is alive.
-        return await _write_if(self._es, self._index, mine, mine)
+        # A new version each time: that is what tells watching waiters the holder is alive.
+        return await _write_if(
+            self._es, self._index, mine, mine, _until(self._clock, self._lease_ms)
+        )
+
+
+def _until(clock: ServerClock | None, lease_ms: float) -> int | None:
+    """The lease's end on the server's clock, erring late; None without a server clock."""
+    if clock is None:
+        return None
+    return round(clock.now_ms() + clock.uncertainty_ms + lease_ms)
 
 
 async def _write_if(
-    client: AsyncElasticsearch, index: str, expected: Lease, new: Lease
+    client: AsyncElasticsearch, index: str, expected: Lease, new: Lease, until: int | None
 ) -> Lease | None:
     seq_no, primary_term = expected.version
     try:
         response = await client.index(
             index=index,
             id=_LOCK_ID,
-            document=_fields(new),
+            document=_fields(new, until),
             if_seq_no=seq_no,
             if_primary_term=primary_term,
             refresh=True,
-            wait_for_active_shards=_ALL_COPIES,
         )
     except (ConflictError, NotFoundError):
         return None
@@ -490,9 +554,16 @@ def _shard_not_ready(exc: ApiError) -> bool:
     )
 
 
-def _fields(lease: Lease) -> dict[str, Any]:
+def _fields(lease: Lease, until_ms: int | None) -> dict[str, Any]:
     since = lease.since or datetime.now(UTC)
-    return {"owner": lease.owner, "token": lease.token, "since": since.isoformat()}
+    fields: dict[str, Any] = {
+        "owner": lease.owner,
+        "token": lease.token,
+        "since": since.isoformat(),
+    }
+    if until_ms is not None:
+        fields["until_ms"] = until_ms
+    return fields
 
 
 def _versioned(lease: Lease, response: Any) -> Lease:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -250,7 +250,9 @@ class MongoStore:
         document = _MongoLease(
             self._db[self._lock_collection], self._lease_seconds, self._renewal_collection
         )
-        async with lease_lock(document, timeout, self._lease_seconds, on_wait, self._target.where):
+        held = lease_lock(document, timeout, self._lease_seconds, on_wait, self._target.where)
+        async with AsyncExitStack() as stack:
+            await self._call("lock", lambda: stack.enter_async_context(held))
             self._lease = document
             try:
                 yield
