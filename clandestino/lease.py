@@ -238,7 +238,7 @@ class _Renewal:
         state = self._state
         try:
             opened = self._document.renewer()
-            renewer = await asyncio.wait_for(opened.__aenter__(), interval)
+            renewer = await asyncio.wait_for(opened.__aenter__(), self._lease * (1 - _MARGIN))
         except Exception as exc:
             state.unreachable = exc
             renewer = None
@@ -249,7 +249,10 @@ class _Renewal:
                 try:
                     if renewer is None:
                         raise ConnectionError("no connection for the lease's renewal")
-                    renewed = await asyncio.wait_for(renewer.renew(state.lease), interval)
+                    # Up to the moment it must give up: a slow answer still counts.
+                    give_up_at = state.valid_until - self._lease * _MARGIN
+                    patience = max(interval, give_up_at - time.monotonic())
+                    renewed = await asyncio.wait_for(renewer.renew(state.lease), patience)
                 except Exception as exc:
                     # A passing fault: try again at the next beat, while the lease still runs.
                     state.unreachable = exc

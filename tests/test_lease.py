@@ -143,18 +143,18 @@ def test_a_waiter_whose_clock_is_an_hour_ahead_does_not_take_a_live_lock(
     lease_project: Project, tmp_path: Path
 ) -> None:
     project = lease_project
-    project.add_effect("slow", sleep=8)
+    project.add_effect("slow", sleep=15)
     hook = tmp_path / "skew"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(SKEWED_CLOCK)
-    holder = project.start("-m", env={"CLANDESTINO_LOCK_LEASE": "3"})
+    holder = project.start("-m", env={"CLANDESTINO_LOCK_LEASE": "5"})
     _wait_for(project.harness.started_marker("slow"), holder)
 
     skewed = project.cdt(
         "-m",
         env={
-            "CLANDESTINO_LOCK_LEASE": "3",
-            "CLANDESTINO_LOCK_TIMEOUT": "4",
+            "CLANDESTINO_LOCK_LEASE": "5",
+            "CLANDESTINO_LOCK_TIMEOUT": "7",
             "PYTHONPATH": str(hook),
             "CLOCK_SKEW": str(SKEW_SECONDS),
         },
@@ -172,21 +172,21 @@ def test_a_holder_whose_clock_is_an_hour_behind_keeps_its_lock(
     lease_project: Project, tmp_path: Path
 ) -> None:
     project = lease_project
-    project.add_effect("slow", sleep=8)
+    project.add_effect("slow", sleep=15)
     hook = tmp_path / "skew"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(SKEWED_CLOCK)
     holder = project.start(
         "-m",
         env={
-            "CLANDESTINO_LOCK_LEASE": "3",
+            "CLANDESTINO_LOCK_LEASE": "5",
             "PYTHONPATH": str(hook),
             "CLOCK_SKEW": str(-SKEW_SECONDS),
         },
     )
     _wait_for(project.harness.started_marker("slow"), holder)
 
-    waiter = project.cdt("-m", env={"CLANDESTINO_LOCK_LEASE": "3", "CLANDESTINO_LOCK_TIMEOUT": "4"})
+    waiter = project.cdt("-m", env={"CLANDESTINO_LOCK_LEASE": "5", "CLANDESTINO_LOCK_TIMEOUT": "7"})
     _, holder_err = holder.communicate(timeout=60)
 
     assert waiter.returncode == 3, waiter.stderr
@@ -201,8 +201,8 @@ def test_a_migration_blocking_the_loop_longer_than_the_lease_keeps_the_lock(
     project = lease_project
     arrived = project.harness.workdir / "arrived"
     source = project.harness.effect_migration("blocking")
-    name = project.add(_blocking_migration(arrived, 8, source), "blocking").stem
-    settings = {"CLANDESTINO_LOCK_LEASE": "2", "CLANDESTINO_LOCK_TIMEOUT": "60"}
+    name = project.add(_blocking_migration(arrived, 12, source), "blocking").stem
+    settings = {"CLANDESTINO_LOCK_LEASE": "4", "CLANDESTINO_LOCK_TIMEOUT": "60"}
     holder = project.start("-m", env=settings)
     _wait_for(arrived, holder)
 
