@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -304,3 +305,70 @@ def test_the_lock_collection_or_index_keeps_no_lease_after_a_run(lease_project: 
     assert "waiting for the lock" not in again.stdout
     assert "took the lock over" not in again.stderr
     assert time.monotonic() - started < 30
+
+
+def test_of_two_waiters_that_read_the_same_expired_lease_only_one_takes_it_over(
+    lease_project: Project,
+) -> None:
+    """The compare-and-set itself, on the real server: both waiters read the dead holder's
+    lease, both try to take it over; the second one's version is stale and it must fail."""
+    import asyncio
+
+    project = lease_project
+    _leave_a_dead_holders_lock(project)
+
+    async def race() -> tuple[bool, bool]:
+        store, document = _store_and_lease(project)
+        await store.open()
+        try:
+            first_read, second_read = await document.read(), await document.read()
+            assert first_read is not None and second_read is not None
+            first = await document.take_over(first_read, "one/1", "one")
+            second = await document.take_over(second_read, "two/2", "two")
+            return first is not None, second is not None
+        finally:
+            await store.aclose()
+
+    assert asyncio.run(race()) == (True, False)
+
+
+def _store_and_lease(project: Project) -> tuple[Any, Any]:
+    """A store on the harness's database and its lease document (private: the race needs it)."""
+    harness = project.harness
+    if isinstance(harness, MongoHarness):
+        from clandestino_mongo.connect import MongoTarget
+        from clandestino_mongo.store import MongoStore, _MongoLease
+
+        mongo = MongoStore(MongoTarget.parse(harness.url, 10), "clandestino", 5)
+
+        def mongo_lease() -> Any:
+            lock = mongo._db["clandestino_lock"]
+            return _MongoLease(lock, 5, mongo._renewal_collection)
+
+        return mongo, _Lazy(mongo_lease)
+    assert isinstance(harness, ElasticsearchHarness)
+    from clandestino.config import load_settings
+    from clandestino_elasticsearch.connect import ElasticsearchTarget
+    from clandestino_elasticsearch.store import ElasticsearchStore, _ElasticsearchLease
+
+    target = ElasticsearchTarget.from_settings(load_settings(project.root, environ=project.env))
+    search = ElasticsearchStore(target, harness.control, 5)
+
+    def search_lease() -> Any:
+        index = f"{harness.control}_lock"
+        return _ElasticsearchLease(search._es, index, search._renewal_client, search._clock, 5)
+
+    return search, _Lazy(search_lease)
+
+
+class _Lazy:
+    """The lease document, made at first use (after the store opened its client)."""
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._made: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._made is None:
+            self._made = self._make()
+        return getattr(self._made, name)
