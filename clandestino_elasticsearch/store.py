@@ -6,13 +6,35 @@ as the original made it. Every write refreshes, so the next search (another depl
 later) sees it. Elasticsearch has no transactions: before each step a marker (`in_progress`) is
 written on the migration's document, so a run that dies between a step and its record is seen by
 the next one. The lock is a lease document in `<index>_lock` (see clandestino.lease), claimed with
-op_type=create and taken over with if_seq_no / if_primary_term.
+op_type=create, renewed and taken over with if_seq_no / if_primary_term.
+
+Elasticsearch offers a writer no clock of its own (no painless or ingest on every cluster), so no
+deployer's wall clock judges the lease. Each deployer reads the node's clock once (the node
+stats' `timestamp`) and carries it forward on its own monotonic clock, with the round trip's
+uncertainty; the lease's `until` is stamped and judged on that server time. A deployer that may
+not read node stats (no `monitor` privilege) judges by watching instead: it takes a lease over
+once its version stayed unchanged for a whole lease on its monotonic clock.
+
+Elasticsearch has no transactions either: each record and marker write is fenced by a real-time
+read of the lock document just before it (still this run's token), and the holder stops itself
+before its lease can run out, so an ex-holder that wakes up late finds the lock gone and writes
+nothing.
+
+The control index is made for a cluster: a replica wherever there is a second node
+(auto_expand_replicas 0-1), writes that wait for every shard copy the index has, a refresh
+after each write, and a refresh before each read, so a reader sees every record written before
+it, by whatever wrote it (the original tool wrote without refresh). A read that meets the index
+just created by another deployer, its primary not yet started, waits for it, within the
+connection timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,7 +43,7 @@ from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import ApiError, ConflictError, NotFoundError
 
 from clandestino.errors import ClandestinoError
-from clandestino.lease import Lease, lease_lock
+from clandestino.lease import Lease, LockLost, lease_lock
 from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, Interruption, WaitCallback, utc_from_text
 from clandestino_elasticsearch.connect import ElasticsearchTarget, database_error
@@ -50,8 +72,23 @@ _RECORD_MAPPING = {
     }
 }
 _LOCK_MAPPING = {
-    "properties": {"owner": _KEYWORD, "token": _KEYWORD, "since": _KEYWORD, "until": _KEYWORD}
+    "properties": {
+        "owner": _KEYWORD,
+        "token": _KEYWORD,
+        "since": _KEYWORD,
+        "until": _KEYWORD,
+        "until_ms": {"type": "long"},
+    }
 }
+# A replica wherever the cluster has a node for it, so a node lost loses no record; and writes
+# that wait until every copy is active, so an acknowledged one is on all of them. Index
+# settings rather than request parameters: an index the original tool made keeps its own.
+_ALL_COPIES = "all"
+_INDEX_SETTINGS = {
+    "index": {"auto_expand_replicas": "0-1", "write": {"wait_for_active_shards": _ALL_COPIES}}
+}
+# How often a read retries while a new index's primary is starting.
+_SHARD_WAIT_SECONDS = 0.2
 
 
 def _stamp(moment: datetime) -> str:
@@ -78,11 +115,14 @@ class ElasticsearchStore:
         self._index = index.lower()
         self._lease_seconds = lease_seconds
         self._client: AsyncElasticsearch | None = None
+        self._lease: _ElasticsearchLease | None = None
+        self._clock: ServerClock | None = None
         self.description = f"ELASTICSEARCH ({target.where}, index {self._index})"
 
     async def open(self) -> None:
         self._client = self._target.client()
         await self._call("connect to", self._es.info)
+        self._clock = await ServerClock.read(self._es)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -105,7 +145,12 @@ class ElasticsearchStore:
         if await self._es.indices.exists(index=index):
             return False
         try:
-            await self._es.indices.create(index=index, mappings=mapping)
+            await self._es.indices.create(
+                index=index,
+                mappings=mapping,
+                settings=_INDEX_SETTINGS,
+                wait_for_active_shards=_ALL_COPIES,
+            )
         except ApiError as exc:
             if "resource_already_exists" in str(exc):
                 return False
@@ -119,14 +164,44 @@ class ElasticsearchStore:
         if await self._create_index(self._index, _RECORD_MAPPING):
             # The original wrote this when it created the index; keep its shape for it.
             await self._es.index(
-                index=self._index, id=INIT_ID, document={"name": "clandestino init"}, refresh=True
+                index=self._index,
+                id=INIT_ID,
+                document={"name": "clandestino init"},
+                refresh=True,
             )
 
     async def applied(self) -> list[AppliedMigration]:
-        return await self._call("read", self._applied)
+        return await self._call("read", self._applied_when_ready)
+
+    async def _applied_when_ready(self) -> list[AppliedMigration]:
+        """The records, once the index can answer: another deployer may have just created it."""
+        deadline = time.monotonic() + self._target.timeout
+        while True:
+            try:
+                return await self._applied()
+            except ApiError as exc:
+                if not _shard_not_ready(exc) or time.monotonic() >= deadline:
+                    raise
+            await self._wait_for_shards(deadline)
+
+    async def _wait_for_shards(self, deadline: float) -> None:
+        left = max(0.0, deadline - time.monotonic())
+        try:
+            await self._es.cluster.health(
+                index=self._index,
+                wait_for_no_initializing_shards=True,
+                wait_for_active_shards="1",
+                timeout=f"{max(1, round(left * 1000))}ms",
+            )
+        except ApiError as exc:
+            if not _shard_not_ready(exc):
+                raise
+        await asyncio.sleep(_SHARD_WAIT_SECONDS)
 
     async def _applied(self) -> list[AppliedMigration]:
         try:
+            # What others wrote without a refresh (the original tool did) becomes visible.
+            await self._es.indices.refresh(index=self._index)
             response = await self._es.search(
                 index=self._index,
                 query={"bool": {"must_not": {"ids": {"values": [INIT_ID]}}}},
@@ -164,13 +239,17 @@ class ElasticsearchStore:
 
     async def record(self, name: str, checksum: str | None, duration_ms: int) -> None:
         document = record_document(name, checksum, duration_ms)
-        await self._call(
-            "write to",
-            lambda: self._es.index(index=self._index, id=name, document=document, refresh=True),
+        await self._fenced(
+            lambda: self._es.index(
+                index=self._index,
+                id=name,
+                document=document,
+                refresh=True,
+            ),
         )
 
     async def remove(self, name: str) -> None:
-        await self._call("write to", lambda: self._delete(name))
+        await self._fenced(lambda: self._delete(name))
 
     async def _delete(self, name: str) -> None:
         try:
@@ -179,17 +258,28 @@ class ElasticsearchStore:
             return
 
     async def update_checksum(self, name: str, checksum: str) -> None:
-        await self._call(
-            "write to",
+        await self._fenced(
             lambda: self._es.update(
-                index=self._index, id=name, doc={"checksum": checksum}, refresh=True
+                index=self._index,
+                id=name,
+                doc={"checksum": checksum},
+                refresh=True,
             ),
         )
 
+    async def _fenced(self, write: Callable[[], Awaitable[Any]]) -> None:
+        """Write only while this run holds the lease (checked just before the write)."""
+
+        async def checked() -> None:
+            if self._lease is not None:
+                await self._lease.check()
+            await write()
+
+        await self._call("write to", checked)
+
     async def mark_started(self, name: str, direction: str, owner: str) -> None:
         marker = {"direction": direction, "owner": owner, "since": _stamp(datetime.now(UTC))}
-        await self._call(
-            "write to",
+        await self._fenced(
             lambda: self._es.update(
                 index=self._index,
                 id=name,
@@ -200,7 +290,7 @@ class ElasticsearchStore:
         )
 
     async def clear_marker(self, name: str) -> None:
-        await self._call("write to", lambda: self._clear_marker(name))
+        await self._fenced(lambda: self._clear_marker(name))
 
     async def _clear_marker(self, name: str) -> None:
         try:
@@ -233,9 +323,26 @@ class ElasticsearchStore:
     async def _lock(self, timeout: float, on_wait: WaitCallback) -> AsyncIterator[None]:
         index = f"{self._index}_lock"
         await self._call("create", lambda: self._create_index(index, _LOCK_MAPPING))
-        document = _ElasticsearchLease(self._es, index)
-        async with lease_lock(document, timeout, self._lease_seconds, on_wait, self._target.where):
-            yield
+        document = _ElasticsearchLease(
+            self._es, index, self._renewal_client, self._clock, self._lease_seconds
+        )
+        held = lease_lock(document, timeout, self._lease_seconds, on_wait, self._target.where)
+        async with AsyncExitStack() as stack:
+            await self._call("lock", lambda: stack.enter_async_context(held))
+            self._lease = document
+            try:
+                yield
+            finally:
+                self._lease = None
+
+    @asynccontextmanager
+    async def _renewal_client(self) -> AsyncIterator[AsyncElasticsearch]:
+        """A client of its own, for the renewal thread's event loop."""
+        client = self._target.client()
+        try:
+            yield client
+        finally:
+            await client.close()
 
     def bind_infra(self, declared: object) -> object | None:
         if isinstance(declared, ElasticsearchInfra):
@@ -270,24 +377,68 @@ def _applied(name: str, source: dict[str, Any]) -> AppliedMigration:
     )
 
 
-class _ElasticsearchLease:
-    """The lease lock's document, claimed with op_type=create, swapped with if_seq_no."""
+@dataclass(frozen=True)
+class ServerClock:
+    """The node's clock, read once and carried forward on the monotonic clock: wall-clock steps
+    on this machine do not move it."""
 
-    def __init__(self, client: AsyncElasticsearch, index: str) -> None:
+    server_ms: float
+    read_at: float
+    uncertainty_ms: float
+
+    @classmethod
+    async def read(cls, client: AsyncElasticsearch) -> ServerClock | None:
+        """None when the node will not say (no `monitor` privilege): leases are then watched."""
+        sent = time.monotonic()
+        try:
+            stats = await client.nodes.stats(
+                node_id="_local", metric="os", filter_path="nodes.*.timestamp"
+            )
+        except (ApiError, TransportError):
+            return None
+        received = time.monotonic()
+        stamps = [node.get("timestamp") for node in stats.get("nodes", {}).values()]
+        if len(stamps) != 1 or not isinstance(stamps[0], int):
+            return None
+        return cls(stamps[0], (sent + received) / 2, (received - sent) * 500 + 1)
+
+    def now_ms(self) -> float:
+        return self.server_ms + (time.monotonic() - self.read_at) * 1000
+
+
+class _ElasticsearchLease:
+    """The lease lock's document, claimed with op_type=create, swapped with if_seq_no. Its `since`
+    is for people only: no decision reads a time from it."""
+
+    def __init__(
+        self,
+        client: AsyncElasticsearch,
+        index: str,
+        renewal_client: Callable[[], AbstractAsyncContextManager[AsyncElasticsearch]],
+        clock: ServerClock | None,
+        lease_seconds: float,
+    ) -> None:
         self._es = client
         self._index = index
+        self._renewal_client = renewal_client
+        self._clock = clock
+        self._lease_ms = lease_seconds * 1000
+        self._mine: Lease | None = None
 
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def create(self, lease: Lease) -> Lease | None:
+    async def create(self, owner: str, token: str) -> Lease | None:
+        lease = Lease(owner, token, datetime.now(UTC))
         try:
             response = await self._es.index(
-                index=self._index, id=_LOCK_ID, document=_fields(lease), op_type="create"
+                index=self._index,
+                id=_LOCK_ID,
+                document=_fields(lease, _until(self._clock, self._lease_ms)),
+                op_type="create",
+                refresh=True,
             )
         except ConflictError:
             return None
-        return _versioned(lease, response)
+        self._mine = _versioned(lease, response)
+        return self._mine
 
     async def read(self) -> Lease | None:
         try:
@@ -295,53 +446,124 @@ class _ElasticsearchLease:
         except NotFoundError:
             return None
         source = found["_source"]
-        until = utc_from_text(source["until"])
-        assert until is not None
+        until = source.get("until_ms")
+        expired = None
+        if self._clock is not None and isinstance(until, int | float):
+            # Only when it has run out even if this deployer's reading of the clock is late.
+            expired = self._clock.now_ms() - self._clock.uncertainty_ms > until
         return Lease(
-            owner=str(source["owner"]),
-            token=str(source["token"]),
-            since=utc_from_text(source.get("since")) or until,
-            until=until,
+            owner=str(source.get("owner")),
+            token=str(source.get("token")),
+            since=utc_from_text(source.get("since")),
             version=(found["_seq_no"], found["_primary_term"]),
+            expired=expired,
         )
 
-    async def replace(self, current: Lease, new: Lease) -> Lease | None:
-        return await self._write_if(current, new)
+    async def take_over(self, current: Lease, owner: str, token: str) -> Lease | None:
+        new = Lease(owner, token, datetime.now(UTC))
+        until = _until(self._clock, self._lease_ms)
+        self._mine = await _write_if(self._es, self._index, current, new, until)
+        return self._mine
 
-    async def renew(self, mine: Lease, until: datetime) -> Lease | None:
-        return await self._write_if(mine, Lease(mine.owner, mine.token, mine.since, until))
+    async def fence(self, mine: Lease) -> None:
+        # The lock document is the fence: writes check that it still holds this run's token.
+        self._mine = mine
 
-    async def _write_if(self, expected: Lease, new: Lease) -> Lease | None:
-        seq_no, primary_term = expected.version
-        try:
-            response = await self._es.index(
-                index=self._index,
-                id=_LOCK_ID,
-                document=_fields(new),
-                if_seq_no=seq_no,
-                if_primary_term=primary_term,
+    async def check(self) -> None:
+        assert self._mine is not None
+        current = await self.read()
+        if current is None or current.token != self._mine.token:
+            raise LockLost(
+                "lost the migration lock: another deployer took it over, so nothing more is"
+                " recorded",
+                "this run stalled longer than the lease (CLANDESTINO_LOCK_LEASE); check what"
+                " the interrupted migration did",
             )
-        except (ConflictError, NotFoundError):
-            return None
-        return _versioned(new, response)
 
-    async def delete(self, mine: Lease) -> None:
+    async def release(self, mine: Lease) -> None:
         seq_no, primary_term = mine.version
         try:
             await self._es.delete(
-                index=self._index, id=_LOCK_ID, if_seq_no=seq_no, if_primary_term=primary_term
+                index=self._index,
+                id=_LOCK_ID,
+                if_seq_no=seq_no,
+                if_primary_term=primary_term,
+                refresh=True,
             )
         except (ConflictError, NotFoundError):
             return
 
+    @asynccontextmanager
+    async def renewer(self) -> AsyncIterator[_ElasticsearchRenewer]:
+        async with self._renewal_client() as client:
+            yield _ElasticsearchRenewer(client, self._index, self._clock, self._lease_ms)
 
-def _fields(lease: Lease) -> dict[str, Any]:
-    return {
+
+class _ElasticsearchRenewer:
+    def __init__(
+        self, client: AsyncElasticsearch, index: str, clock: ServerClock | None, lease_ms: float
+    ) -> None:
+        self._es = client
+        self._index = index
+        self._clock = clock
+        self._lease_ms = lease_ms
+
+    async def renew(self, mine: Lease) -> Lease | None:
+        # A new version each time: that is what tells watching waiters the holder is alive.
+        return await _write_if(
+            self._es, self._index, mine, mine, _until(self._clock, self._lease_ms)
+        )
+
+
+def _until(clock: ServerClock | None, lease_ms: float) -> int | None:
+    """The lease's end on the server's clock, erring late; None without a server clock."""
+    if clock is None:
+        return None
+    return round(clock.now_ms() + clock.uncertainty_ms + lease_ms)
+
+
+async def _write_if(
+    client: AsyncElasticsearch, index: str, expected: Lease, new: Lease, until: int | None
+) -> Lease | None:
+    seq_no, primary_term = expected.version
+    try:
+        response = await client.index(
+            index=index,
+            id=_LOCK_ID,
+            document=_fields(new, until),
+            if_seq_no=seq_no,
+            if_primary_term=primary_term,
+            refresh=True,
+        )
+    except (ConflictError, NotFoundError):
+        return None
+    return _versioned(new, response)
+
+
+def _shard_not_ready(exc: ApiError) -> bool:
+    """A 503 for a shard that is not started yet (a new index), or a search none could answer."""
+    text = str(exc)
+    return exc.status_code == 503 or any(
+        reason in text
+        for reason in (
+            "no_shard_available",
+            "NoShardAvailable",
+            "all shards failed",
+            "unavailable_shards",
+        )
+    )
+
+
+def _fields(lease: Lease, until_ms: int | None) -> dict[str, Any]:
+    since = lease.since or datetime.now(UTC)
+    fields: dict[str, Any] = {
         "owner": lease.owner,
         "token": lease.token,
-        "since": lease.since.isoformat(),
-        "until": lease.until.isoformat(),
+        "since": since.isoformat(),
     }
+    if until_ms is not None:
+        fields["until_ms"] = until_ms
+    return fields
 
 
 def _versioned(lease: Lease, response: Any) -> Lease:
@@ -349,6 +571,5 @@ def _versioned(lease: Lease, response: Any) -> Lease:
         lease.owner,
         lease.token,
         lease.since,
-        lease.until,
         version=(response["_seq_no"], response["_primary_term"]),
     )
