@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,12 @@ import pytest
 from tests.harness import BACKENDS, BackendHarness
 
 CDT = str(Path(sys.executable).with_name("cdt"))
+
+# Started as a background job of a non-interactive shell (`make test &`, some CI runners), the
+# tests inherit SIGINT ignored, and so would every `cdt` they start: Ctrl-C tests would then wait
+# for a signal that never arrives. A Python handler here is reset to the default in each child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class Project:
