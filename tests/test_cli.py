@@ -65,6 +65,17 @@ def test_version_prints_the_version_of_the_project(sqlite_project: Project, flag
     assert result.stdout == f"clandestino {declared}\n"
 
 
+def test_version_with_json_is_one_event(sqlite_project: Project) -> None:
+    declared = tomllib.loads(PYPROJECT.read_text())["project"]["version"]
+
+    result = sqlite_project.cdt("--version", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"event": "version", "version": declared}
+    ]
+
+
 def test_version_is_a_command_of_its_own(sqlite_project: Project) -> None:
     result = sqlite_project.cdt("-m", "--version")
 
