@@ -62,7 +62,7 @@ other-pythons:
 	done
 	@echo "Pythons tested besides $(MAIN_VERSION): $(or $(OTHER_PYTHONS),none found)"
 
-test: lint docs suite other-pythons
+test: system lint docs suite other-pythons
 
 # The sdist and wheel to publish, checked by twine (tests/test_dist.py checks their contents).
 dist: $(BIN)/cdt
