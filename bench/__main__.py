@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.envs import ensure_env
-from bench.report import check_targets, table
+from bench.report import check_targets, plots, table
 from bench.server import postgres_server
 from bench.suite import Suite
 from bench.tools import TOOLS, Backend
 
 BACKENDS: tuple[Backend, ...] = ("postgres", "sqlite")
+# Where the plots of the table go: the documentation's benchmark page shows them.
+PLOTS = Path(__file__).resolve().parent.parent / "docs" / "benchmark"
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(suite.results, tools))
     print()
+    for path in plots(suite.results, tools, PLOTS):
+        print(f"Plot: {path}", file=sys.stderr)
     print("Targets (this project against the others, measured side by side in this run):")
     for verdict in check_targets(suite.results):
         mark = "n/a " if verdict.met is None else "met " if verdict.met else "MISS"

@@ -1,15 +1,17 @@
-"""The table of results (Markdown, so it goes into the README as printed) and the targets."""
+"""The table of results (Markdown, so it goes into docs/benchmark.md as printed), its plots and
+the targets."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.measure import Sample
 from bench.suite import Results, Row
 from bench.tools import Backend, Tool
 
-__all__ = ["check_targets", "table"]
+__all__ = ["check_targets", "plots", "table"]
 
 PEERS = ("yoyo", "alembic")
 _BACKEND_NAMES = {"postgres": "PostgreSQL", "sqlite": "SQLite", None: "-"}
@@ -101,6 +103,14 @@ def table(results: Results, tools: Sequence[Tool]) -> str:
         cells.append(_ratio(mine, min(peers) if peers else None))
         rows.append(cells)
     return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
+
+
+def plots(results: Results, tools: Sequence[Tool], out_dir: Path) -> list[Path]:
+    """The table's figures as PNGs (matplotlib, the bench extra), drawn from the printed table so
+    that the plots and the table recorded beside them cannot disagree."""
+    from bench.plot import parse_table, plot
+
+    return plot(parse_table(table(results, tools)), out_dir)
 
 
 @dataclass(frozen=True)

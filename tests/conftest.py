@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,12 @@ import pytest
 from tests.harness import BACKENDS, BackendHarness
 
 CDT = str(Path(sys.executable).with_name("cdt"))
+
+# Started as a background job of a non-interactive shell (`make test &`, some CI runners), the
+# tests inherit SIGINT ignored, and so would every `cdt` they start: Ctrl-C tests would then wait
+# for a signal that never arrives. A Python handler here is reset to the default in each child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class Project:
@@ -89,30 +99,62 @@ def clean_environ() -> dict[str, str]:
     return env
 
 
+class ServerFolders:
+    """Where this session's test servers keep their files: a folder of its own, made by this
+    session and removed by it alone at its end. Not inside pytest's numbered temporary folders,
+    which pytest deletes once newer sessions exist, even while another session still runs its
+    servers there (two test runs at once, or a run and the benchmark)."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix=f"clandestino-servers-{os.getpid()}-"))
+
+    def make(self, name: str) -> Path:
+        folder = self.root / name
+        folder.mkdir()
+        return folder
+
+    def remove(self, keep_logs_in: Path) -> None:
+        """Delete the folder, first copying the servers' logs where pytest keeps a failure's."""
+        for log in self.root.rglob("*.log"):
+            if log.is_file():
+                copy = keep_logs_in / log.relative_to(self.root)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                with suppress(OSError):
+                    shutil.copy(log, copy)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFolders]:
+    folders = ServerFolders()
+    yield folders
+    folders.remove(tmp_path_factory.getbasetemp() / "server-logs")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(server_folders: ServerFolders) -> Iterator[str]:
     """An admin URL of the session's PostgreSQL server (started here unless the env names one)."""
     from tests.servers.postgres import postgres_server
 
-    with postgres_server(tmp_path_factory.mktemp("postgres")) as url:
+    with postgres_server(server_folders.make("postgres")) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def elasticsearch_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def elasticsearch_url(server_folders: ServerFolders) -> Iterator[str]:
     """The URL of the session's Elasticsearch node (started here unless the env names one)."""
     from tests.servers.elasticsearch import elasticsearch_server
 
-    with elasticsearch_server(tmp_path_factory.mktemp("elasticsearch")) as url:
+    with elasticsearch_server(server_folders.make("elasticsearch")) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def mongo_url(server_folders: ServerFolders) -> Iterator[str]:
     """The URL (no database) of the session's MongoDB-protocol server."""
     from tests.servers.mongo import mongo_server
 
-    with mongo_server(tmp_path_factory.mktemp("mongo")) as url:
+    with mongo_server(server_folders.make("mongo")) as url:
         yield url
 
 

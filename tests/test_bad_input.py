@@ -968,10 +968,15 @@ def prepare(project: Project, case: Case) -> dict[str, str]:
 
 
 def snapshot(*roots: Path) -> dict[str, bytes | None]:
-    """Every path under `roots` with its bytes (None for a folder); the roots themselves too."""
+    """Every path under `roots` with its bytes (None for a folder); the roots themselves too.
+
+    Python's bytecode cache is left out: Python, not `cdt`, writes it beside an imported module
+    unless PYTHONDONTWRITEBYTECODE is set, and a user's shell does not set it."""
     state: dict[str, bytes | None] = {}
     for root in roots:
         for path in [root, *sorted(root.rglob("*"))] if root.exists() else []:
+            if is_bytecode_cache(path.relative_to(root)):
+                continue
             if path.is_dir():
                 state[str(path)] = None
                 continue
@@ -980,6 +985,10 @@ def snapshot(*roots: Path) -> dict[str, bytes | None]:
             except OSError:
                 state[str(path)] = f"<unreadable, mode {path.stat().st_mode:o}>".encode()
     return state
+
+
+def is_bytecode_cache(relative: Path) -> bool:
+    return "__pycache__" in relative.parts or relative.suffix == ".pyc"
 
 
 def restore_permissions(root: Path) -> None:

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ ORIGINAL_HELP = [
     "    -rm: Rollback last migration",
     "    -cm: Create database migration - params [name type]",
 ]
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 DRIVERS = {"sqlite3", "_sqlite3", "asyncpg", "pymongo", "motor", "elasticsearch", "psycopg"}
 
 
@@ -51,6 +53,54 @@ def test_help_names_the_configured_or_local_repository(sqlite_project: Project) 
     local = sqlite_project.cdt("-h")
     assert local.returncode == 0
     assert "Migration repository mode is: LOCAL (" in local.stdout
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_prints_the_version_of_the_project(sqlite_project: Project, flag: str) -> None:
+    declared = tomllib.loads(PYPROJECT.read_text())["project"]["version"]
+
+    result = sqlite_project.cdt(flag)
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"clandestino {declared}\n"
+
+
+def test_version_with_json_is_one_event(sqlite_project: Project) -> None:
+    declared = tomllib.loads(PYPROJECT.read_text())["project"]["version"]
+
+    result = sqlite_project.cdt("--version", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"event": "version", "version": declared}
+    ]
+
+
+def test_version_is_a_command_of_its_own(sqlite_project: Project) -> None:
+    result = sqlite_project.cdt("-m", "--version")
+
+    assert result.returncode == 2
+    assert "not allowed with argument" in result.stderr
+
+
+def test_python_dash_m_clandestino_is_cdt(sqlite_project: Project) -> None:
+    path = sqlite_project.add_effect("first")
+
+    def module(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "clandestino", *args],
+            cwd=sqlite_project.root,
+            env=sqlite_project.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert module("-h").stdout == sqlite_project.cdt("-h").stdout
+    migrated = module("-m")
+    assert migrated.returncode == 0, migrated.stderr
+    assert sqlite_project.harness.records() == [path.stem]
+    assert module("--bogus").returncode == 2
 
 
 @pytest.mark.parametrize(
@@ -609,5 +659,7 @@ def test_the_env_example_parses_and_changes_nothing(sqlite_project: Project) -> 
     assert f"SQLITE ({sqlite_project.harness.path})" in result.stdout
     names = [line.split("=")[0].lstrip("# ") for line in example.read_text().splitlines()]
     documented = {name for name in names if name.startswith("CLANDESTINO_")}
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    assert all(name in readme for name in documented)
+    # The settings are documented on the documentation site's pages.
+    docs = Path(__file__).parents[1] / "docs"
+    pages = "".join(page.read_text() for page in sorted(docs.rglob("*.md")) if page.is_file())
+    assert sorted(name for name in documented if name not in pages) == []

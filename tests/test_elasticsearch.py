@@ -1,7 +1,7 @@
 """What only Elasticsearch has: the explicit mapping, the original's string times, a read of more
 records than one page, the lease lock's holder, certificates, credentials and connection errors.
 
-TLS and passwords are tested through nginx in front of the real node (tests/servers/nginx.py),
+TLS and passwords are tested through an HTTPS front of the real node (tests/servers/tls_front.py),
 since the node the suite starts carries no security module."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from clandestino.secret import Secret
 from tests.conftest import Project
 from tests.harness import ElasticsearchHarness
-from tests.servers.nginx import TlsFront, tls_front
+from tests.servers.tls_front import TlsFront, tls_front
 
 PASSWORD = "n0t:so@simple/"
 
@@ -33,7 +33,7 @@ def es(tmp_path: Path, elasticsearch_url: str) -> Iterator[Project]:
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory: pytest.TempPathFactory, elasticsearch_url: str) -> Iterator[TlsFront]:
-    with tls_front(tmp_path_factory.mktemp("nginx"), elasticsearch_url, "deployer", PASSWORD) as f:
+    with tls_front(tmp_path_factory.mktemp("front"), elasticsearch_url, "deployer", PASSWORD) as f:
         yield f
 
 

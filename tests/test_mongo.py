@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import Project, ServerFolders
 from tests.harness import MongoHarness
 
 ROOT_USER = ("admin", "s3cr:t@pass/")
@@ -28,7 +28,7 @@ def mongo(tmp_path: Path, mongo_url: str) -> Iterator[Project]:
 
 
 @pytest.fixture(scope="session")
-def mongo_auth_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def mongo_auth_url(server_folders: ServerFolders) -> Iterator[str]:
     """A second server that refuses clients without the root user's password."""
     import os
 
@@ -36,8 +36,7 @@ def mongo_auth_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     if os.environ.get(TEST_URL):
         pytest.skip("authentication is tested on the server the suite starts itself")
-    workdir = tmp_path_factory.mktemp("mongo-auth")
-    with mongo_server(workdir, root_user=ROOT_USER) as url:
+    with mongo_server(server_folders.make("mongo-auth"), root_user=ROOT_USER) as url:
         yield url
 
 

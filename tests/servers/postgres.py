@@ -51,7 +51,8 @@ def postgres_server(workdir: Path) -> Iterator[str]:
     try:
         yield url
     finally:
-        # Keep the server's log beside the session's other files, for a failure to be read.
+        # Keep the server's log in its folder, whose logs the session copies where pytest keeps
+        # a failure's files before deleting it.
         with suppress(OSError):
             shutil.copy(server.log, workdir / "server.log")
         # After the restart the wheel no longer knows the server's process and would only
