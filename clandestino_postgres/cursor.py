@@ -32,17 +32,35 @@ RecordStatement = tuple[str, tuple[Any, ...]]
 
 
 class CursorSession:
-    def __init__(self, target: ConnectionTarget) -> None:
+    """`session_settings`: SET statements run once when the connection opens, for what runs
+    outside a step's transaction (the same session timeouts as the run's asyncpg connection)."""
+
+    def __init__(self, target: ConnectionTarget, session_settings: str = "") -> None:
         self._target = target
+        self._session_settings = session_settings
         self._connection: AsyncConnection[Any] | None = None
         self._in_step = False
+        # The SET LOCAL statements of the step in progress, run where its transaction begins.
+        self._step_settings = ""
         # Whether the step in progress did its work here: then its record goes here too.
         self.in_use = False
+
+    @property
+    def pid(self) -> int | None:
+        """The backend pid of the psycopg connection, once it is open."""
+        connection = self._connection
+        if connection is None or connection.closed:
+            return None
+        return connection.info.backend_pid
 
     @asynccontextmanager
     async def cursor(self) -> AsyncIterator[AsyncCursor[Any]]:
         connection = await self._connect()
         if self._in_step:
+            if not self.in_use and self._step_settings:
+                # The step's transaction begins here: the same lock_timeout, statement_timeout
+                # and commit mode as every step's transaction on the run's asyncpg connection.
+                await connection.execute(self._step_settings)
             self.in_use = True
         elif not connection.autocommit:
             await connection.set_autocommit(True)
@@ -50,11 +68,12 @@ class CursorSession:
             yield cursor
 
     @asynccontextmanager
-    async def step(self) -> AsyncIterator[None]:
-        """A step's transaction: what cursors do inside it commits as the block ends."""
+    async def step(self, settings: str = "") -> AsyncIterator[None]:
+        """A step's transaction: what cursors do inside it commits as the block ends.
+        `settings` (SET LOCAL statements) run first in it, if a cursor is asked for."""
         if self._connection is not None:
             await self._connection.set_autocommit(False)
-        self._in_step, self.in_use = True, False
+        self._in_step, self.in_use, self._step_settings = True, False, settings
         try:
             yield
             if self.in_use and self._connection is not None:
@@ -63,7 +82,17 @@ class CursorSession:
             await self._rollback()
             raise
         finally:
-            self._in_step, self.in_use = False, False
+            self._in_step, self.in_use, self._step_settings = False, False, ""
+
+    @staticmethod
+    def lock_not_available(error: BaseException) -> bool:
+        """Whether `error` is psycopg's lock_not_available (55P03): a lock_timeout ran out."""
+        import sys
+
+        # Only a run whose migrations asked for a cursor has psycopg loaded, and only such a
+        # run can have a psycopg error to judge.
+        psycopg = sys.modules.get("psycopg")
+        return psycopg is not None and isinstance(error, psycopg.errors.LockNotAvailable)
 
     async def record(self, statement: RecordStatement, check: Callable[[int], None]) -> None:
         """Write the step's record with its work; `check` is handed the rows it changed."""
@@ -129,6 +158,8 @@ class CursorSession:
                 "check that the server is up and reachable",
             ) from exc
         self._connection = connection
+        if self._session_settings:
+            await connection.execute(self._session_settings)
         if self._in_step:
             await connection.set_autocommit(False)
         return connection

@@ -200,8 +200,16 @@ class PostgresStore:
         # The lock_timeout of the step about to run: the migration's own, or the setting.
         self._step_lock_timeout = self._traffic.lock_timeout
         self._watch = BlockWatch(target.connect)
-        # The psycopg connection of get_cursor().
-        self._cursors = CursorSession(target)
+        # The psycopg connection of get_cursor(), with the same session timeouts as ours.
+        self._cursors = CursorSession(
+            target,
+            local_settings(
+                self._traffic.lock_timeout,
+                self._traffic.statement_timeout,
+                flush=True,
+                scope="SESSION",
+            ),
+        )
         # Whether a commit of this run returned before reaching the disk.
         self._unflushed = False
         self.description = describe(target.masked, self._table)
@@ -396,7 +404,8 @@ class PostgresStore:
 
     def lock_conflict(self, error: BaseException) -> LockConflict | None:
         """The step gave up waiting for a lock (SQLSTATE 55P03): who held it, and the bounds."""
-        if not isinstance(error, asyncpg.LockNotAvailableError):
+        lock_not_available = isinstance(error, asyncpg.LockNotAvailableError)
+        if not (lock_not_available or self._cursors.lock_not_available(error)):
             return None
         traffic = self._traffic
         return LockConflict(
@@ -422,29 +431,34 @@ class PostgresStore:
             await self._db("configure", lambda: self._conn.execute(settings))
             self._watch.start(self._waiting_pids, self._step_lock_timeout)
             try:
-                # The psycopg connection's transaction (get_cursor()) commits, with the step's
-                # record, as this block ends.
-                async with self._cursors.step():
+                # The psycopg connection's transaction (get_cursor()) runs the same settings and
+                # commits, with the step's record, as this block ends.
+                async with self._cursors.step(settings):
                     yield
             finally:
                 await self._watch.stop()
+            # From here commits may have returned before reaching the disk, the psycopg
+            # connection's included: the run's last commit flushes them (see _make_durable).
+            self._unflushed = self._unflushed or not self._traffic.flush_each
             await self._db("commit to", transaction.commit)
             committed = True
-            self._unflushed = self._unflushed or not self._traffic.flush_each
         finally:
             if not committed:
                 await _rollback_quietly(transaction)
 
     def _waiting_pids(self) -> list[int]:
-        """The sessions a step may wait in: the run's connection."""
-        return [self._conn.get_server_pid()]
+        """The sessions a step may wait in: the run's connection, and get_cursor()'s."""
+        cursors = self._cursors.pid
+        return [self._conn.get_server_pid(), *([] if cursors is None else [cursors])]
 
     async def _make_durable(self) -> None:
         """Wait until every commit of the run is on disk (and on synchronous standbys).
 
         A commit that waits for the disk flushes the WAL up to its own commit record, which lies
-        after every earlier commit of the run. Only a transaction that wrote to the WAL waits
-        for it, so this one rewrites a control row as it is (or adds one and takes it away).
+        after every earlier commit of the run: the WAL is one stream for the whole server, so
+        that covers the commits made on the psycopg connection of get_cursor() too, which all
+        returned before this one began. Only a transaction that wrote to the WAL waits for it,
+        so this one rewrites a control row as it is (or adds one and takes it away).
         """
         if not self._unflushed:
             return
