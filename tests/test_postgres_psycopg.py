@@ -19,8 +19,9 @@ from tests.harness import PostgresHarness, _pg
 from tests.servers.postgres import PASSWORD_ROLE
 
 SETTING = "CLANDESTINO_POSTGRES_CONNECTION_STRING"
-# Spaces, both quotes, backslashes, = and a non-ASCII letter: each needs libpq's quoting rules.
-PASSWORD = 'it\'s a \\secret\\ = "q" ü'
+# Spaces, both quotes, backslashes, = and non-ASCII need libpq quoting; @ / : # ? % would be
+# misread in the URL handed to asyncpg unless percent-encoded.
+PASSWORD = 'it\'s a \\secret\\ = "q" ü @/:#?%41'
 KV_PASSWORD = "'" + PASSWORD.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
