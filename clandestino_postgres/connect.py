@@ -58,7 +58,7 @@ class ConnectionTarget:
                     f"{_SETTING} starts with {name}: but not {name}:// (two slashes)", _URL_HINT
                 )
             raise ConfigurationError(
-                f"{_SETTING} must be a postgresql:// URL or a libpq key=value string"
+                f"{_SETTING} must start with postgresql:// or be a libpq key=value string"
                 f" (it starts with {name}:)",
                 _URL_HINT,
             )
