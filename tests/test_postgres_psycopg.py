@@ -160,13 +160,15 @@ def test_a_run_that_loses_its_lock_commits_neither_the_cursor_work_nor_its_recor
 ) -> None:
     # The migration ends the session that holds the run's lock, then finishes normally: its
     # record is written in its cursor's transaction, fenced on the lock, so neither commits.
+    # pg_terminate_backend only signals; with a timeout it waits until the session is gone and
+    # its lock with it (a dying session still holds its locks for a moment).
     lost = pg.add(
         _migration(
             """
             async with self.infra.get_cursor() as cursor:
                 await cursor.execute("CREATE TABLE orphan (n int)")
                 await cursor.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                    "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks"
                     " WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
                     " AND database = (SELECT oid FROM pg_database"
                     "                 WHERE datname = current_database())"
