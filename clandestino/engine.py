@@ -331,7 +331,7 @@ class Engine:
                 async with self._store.transaction():
                     await self._write_record(file, direction, began)
             else:
-                await self._transactional_step(instance, file, direction, began, retry=bound)
+                await self._transactional_step(instance, file, direction, began, bound=bound)
         except MigrationFailed as failure:
             # A failure that was caught and cleaned up is not an interruption.
             await self._store.clear_marker(file.name)
@@ -356,17 +356,23 @@ class Engine:
         self._emit(MigrationSucceeded(file.name, direction, time.perf_counter() - began))
 
     async def _transactional_step(
-        self, instance: Any, file: MigrationFile, direction: Direction, began: float, retry: bool
+        self, instance: Any, file: MigrationFile, direction: Direction, began: float, bound: bool
     ) -> None:
         """The step and its record in one transaction; tried again, as a new instance, while
-        it gives up waiting for a lock (`retry`: its work is all in the transaction rolled back)."""
+        it gives up waiting for a lock (`bound`: its work is all in the transaction rolled back)."""
         import asyncio
 
+        # Where the store's rollback undoes all a bound step did, a clean-up down() has nothing
+        # to undo, and inside the failed transaction it could only fail again and hide the
+        # first error.
+        clean_up = not (bound and getattr(self._store, "rolls_back_failed_steps", False))
         attempt = 1
         while True:
             try:
                 async with self._store.transaction():
-                    await self._run_step(instance, file, direction, retry_on_conflict=retry)
+                    await self._run_step(
+                        instance, file, direction, retry_on_conflict=bound, clean_up=clean_up
+                    )
                     await self._write_record(file, direction, began)
                 return
             except _Blocked as blocked:
@@ -439,6 +445,7 @@ class Engine:
         file: MigrationFile,
         direction: Direction,
         retry_on_conflict: bool = False,
+        clean_up: bool = True,
     ) -> None:
         import asyncio
 
@@ -452,7 +459,7 @@ class Engine:
             # task (asyncio.run's handler, the CLI's), and stays an interruption.
             _stay_interrupted(exc)
             failure = self._failure(exc, file, direction, direction)
-            if direction == "up":
+            if direction == "up" and clean_up:
                 failure.add_down_error(await self._clean_up(instance, file))
             raise failure from exc
         except Exception as exc:
@@ -469,7 +476,7 @@ class Engine:
                 raise _Blocked(conflict) from exc
             else:
                 failure = self._failure(exc, file, direction, direction)
-            if direction == "up":
+            if direction == "up" and clean_up:
                 failure.add_down_error(await self._clean_up(instance, file))
             raise failure from exc
 

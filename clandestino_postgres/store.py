@@ -41,6 +41,7 @@ from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, LockConflict, LockHolder, WaitCallback
 from clandestino_postgres.blocking import BlockWatch
 from clandestino_postgres.connect import ConnectionTarget, database_error
+from clandestino_postgres.cursor import CursorSession
 from clandestino_postgres.infra import PostgresInfra
 from clandestino_postgres.records import (
     GENERATIONS,
@@ -175,6 +176,8 @@ class PostgresStore:
     runs_outside_transactions = True
     # A step on the run's connection commits with its record: only the others need a marker.
     marks_only_steps_apart_from_records = True
+    # A failed step's transaction is rolled back whole, work and record: no clean-up down().
+    rolls_back_failed_steps = True
 
     def __init__(
         self,
@@ -197,6 +200,16 @@ class PostgresStore:
         # The lock_timeout of the step about to run: the migration's own, or the setting.
         self._step_lock_timeout = self._traffic.lock_timeout
         self._watch = BlockWatch(target.connect)
+        # The psycopg connection of get_cursor(), with the same session timeouts as ours.
+        self._cursors = CursorSession(
+            target,
+            local_settings(
+                self._traffic.lock_timeout,
+                self._traffic.statement_timeout,
+                flush=True,
+                scope="SESSION",
+            ),
+        )
         # Whether a commit of this run returned before reaching the disk.
         self._unflushed = False
         self.description = describe(target.masked, self._table)
@@ -206,6 +219,7 @@ class PostgresStore:
 
     async def aclose(self) -> None:
         await self._watch.aclose()
+        await self._cursors.aclose()
         if self._connection is not None:
             connection, self._connection = self._connection, None
             await _close_quietly(connection)
@@ -269,9 +283,15 @@ class PostgresStore:
         raise AssertionError("the original's own columns are read as they are")
 
     async def record(self, name: str, checksum: str | None, duration_ms: int) -> None:
-        sql, args = self.record_statement(name, checksum, duration_ms)
-        status = await self._db("write to", lambda: self._conn.execute(sql, *args))
-        self.fence.check(_rows_changed(status), name)
+        fence = self.fence
+        if self._cursors.in_use:
+            # The step worked through get_cursor(): its record joins that transaction.
+            statement = self.record_statement(name, checksum, duration_ms, style="psycopg")
+            await self._cursors.record(statement, lambda changed: fence.check(changed, name))
+        else:
+            sql, args = self.record_statement(name, checksum, duration_ms)
+            status = await self._db("write to", lambda: self._conn.execute(sql, *args))
+            fence.check(_rows_changed(status), name)
         self._marked.discard(name)
 
     def record_statement(
@@ -285,10 +305,15 @@ class PostgresStore:
 
     async def remove(self, name: str) -> None:
         fence = self.fence
-        status = await self._db("write to", lambda: self._conn.execute(fence.delete(), name))
-        if _rows_changed(status) == 0 and await self._db("read", self._holds_lock):
+        if self._cursors.in_use:
+            # The step's down() worked through get_cursor(): its record goes with that work.
+            changed = await self._cursors.write((fence.delete(style="psycopg"), (name,)))
+        else:
+            status = await self._db("write to", lambda: self._conn.execute(fence.delete(), name))
+            changed = _rows_changed(status)
+        if changed == 0 and await self._db("read", self._holds_lock):
             return  # nothing to remove (the original's repository interface allows that)
-        fence.check(_rows_changed(status), name)
+        fence.check(changed, name)
         self._marked.discard(name)
 
     async def _holds_lock(self) -> bool:
@@ -364,7 +389,8 @@ class PostgresStore:
         outside = not getattr(migration, "transactional", True)
         if outside and isinstance(infra, PostgresInfra) and infra.bound_connection() is not None:
             splitting: Any = OneStatementAtATime(self._conn)
-            migration.infra = PostgresInfra.bound_to(splitting)  # type: ignore[attr-defined]
+            bound = PostgresInfra.bound_to(splitting, self._cursors)
+            migration.infra = bound  # type: ignore[attr-defined]
         own = getattr(migration, "lock_timeout", None)
         if own is None:
             self._step_lock_timeout = self._traffic.lock_timeout
@@ -378,7 +404,8 @@ class PostgresStore:
 
     def lock_conflict(self, error: BaseException) -> LockConflict | None:
         """The step gave up waiting for a lock (SQLSTATE 55P03): who held it, and the bounds."""
-        if not isinstance(error, asyncpg.LockNotAvailableError):
+        lock_not_available = isinstance(error, asyncpg.LockNotAvailableError)
+        if not (lock_not_available or self._cursors.lock_not_available(error)):
             return None
         traffic = self._traffic
         return LockConflict(
@@ -404,26 +431,34 @@ class PostgresStore:
             await self._db("configure", lambda: self._conn.execute(settings))
             self._watch.start(self._waiting_pids, self._step_lock_timeout)
             try:
-                yield
+                # The psycopg connection's transaction (get_cursor()) runs the same settings and
+                # commits, with the step's record, as this block ends.
+                async with self._cursors.step(settings):
+                    yield
             finally:
                 await self._watch.stop()
+            # From here commits may have returned before reaching the disk, the psycopg
+            # connection's included: the run's last commit flushes them (see _make_durable).
+            self._unflushed = self._unflushed or not self._traffic.flush_each
             await self._db("commit to", transaction.commit)
             committed = True
-            self._unflushed = self._unflushed or not self._traffic.flush_each
         finally:
             if not committed:
                 await _rollback_quietly(transaction)
 
     def _waiting_pids(self) -> list[int]:
-        """The sessions a step may wait in: the run's connection."""
-        return [self._conn.get_server_pid()]
+        """The sessions a step may wait in: the run's connection, and get_cursor()'s."""
+        cursors = self._cursors.pid
+        return [self._conn.get_server_pid(), *([] if cursors is None else [cursors])]
 
     async def _make_durable(self) -> None:
         """Wait until every commit of the run is on disk (and on synchronous standbys).
 
         A commit that waits for the disk flushes the WAL up to its own commit record, which lies
-        after every earlier commit of the run. Only a transaction that wrote to the WAL waits
-        for it, so this one rewrites a control row as it is (or adds one and takes it away).
+        after every earlier commit of the run: the WAL is one stream for the whole server, so
+        that covers the commits made on the psycopg connection of get_cursor() too, which all
+        returned before this one began. Only a transaction that wrote to the WAL waits for it,
+        so this one rewrites a control row as it is (or adds one and takes it away).
         """
         if not self._unflushed:
             return
@@ -522,7 +557,7 @@ class PostgresStore:
 
     def bind_infra(self, declared: object) -> object | None:
         if isinstance(declared, PostgresInfra) and declared.targets_configured_database():
-            return PostgresInfra.bound_to(self._conn)
+            return PostgresInfra.bound_to(self._conn, self._cursors)
         return None
 
     def connection_lost(self, error: BaseException) -> ClandestinoError | None:
@@ -544,7 +579,7 @@ class PostgresStore:
         )
         if isinstance(error, lost) or closed:
             return database_error(error, self._target, "talk to")
-        return None
+        return self._cursors.connection_lost(error)
 
     def legacy_repository(self) -> object:
         return StoreRepository(self)

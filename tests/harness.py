@@ -48,6 +48,8 @@ class BackendHarness(ABC):
     leaves_markers = False
     # Backends whose records a no-op `cdt -m` reads in one blocking call, with no event loop.
     reads_without_loop = False
+    # Whether a failed step's rollback undoes all it did, so no clean-up down() is called.
+    rollback_undoes_failed_steps = False
 
     def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         self.workdir = workdir
@@ -252,6 +254,7 @@ class PostgresHarness(BackendHarness):
     name = "postgres"
     server_fixture = "postgres_url"
     reads_without_loop = False
+    rollback_undoes_failed_steps = True
 
     def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         super().__init__(workdir, server_url)

@@ -228,3 +228,105 @@ def test_the_originals_records_written_by_migrate_database_in_an_app_are_adopted
     assert f"-> running {new[0]} ✅" in step_lines(second.stdout)
     assert team.effects() == ["first", "second"]
     assert team.records() == applied + new
+
+
+PSYCOPG_EFFECT = """\
+import psycopg
+from psycopg import sql
+from clandestino_interfaces import AbstractMigration
+from clandestino_postgres.infra import PostgresInfra
+
+
+class Migration(AbstractMigration):
+    infra = PostgresInfra()
+
+    async def up(self) -> None:
+        async with self.infra.get_cursor() as cursor:
+            table = sql.Identifier("Effects")
+            await cursor.execute(
+                sql.SQL("CREATE TABLE IF NOT EXISTS {{}} (tag text PRIMARY KEY, n serial)")
+                .format(table)
+            )
+            await cursor.execute(sql.SQL("INSERT INTO {{}} (tag) VALUES (%s)").format(table),
+                                 [{tag!r}])
+            try:
+                async with cursor.connection.transaction():
+                    await cursor.execute('INSERT INTO "Effects" (tag) VALUES (%s)', [{tag!r}])
+            except psycopg.errors.UniqueViolation:
+                pass
+            await cursor.execute('SELECT tag AS effect_tag FROM "Effects" LIMIT 1')
+            assert [column.name for column in cursor.description] == ["effect_tag"]
+
+    async def down(self) -> None:
+        async with self.infra.get_cursor() as cursor:
+            await cursor.execute('DELETE FROM "Effects" WHERE tag = %s', [{tag!r}])
+"""
+
+
+class PostgresTeam(SqliteTeam):
+    """A team's project on PostgreSQL, its setting a libpq key=value string in the environment,
+    its migrations written against psycopg's own API."""
+
+    def __init__(self, base: Path, url: str) -> None:
+        from urllib.parse import unquote, urlsplit
+
+        from tests.harness import PostgresHarness
+
+        self.harness = PostgresHarness(base / "backend", url)
+        self.base = base
+        self.root = base / "app"
+        self.migrations = self.root / "migrations"
+        self.migrations.mkdir(parents=True)
+        parts = urlsplit(self.harness.url)
+        query = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
+        pairs = {
+            "host": unquote(query.get("host", "")) or parts.hostname or "",
+            "port": str(parts.port or query.get("port") or ""),
+            "dbname": parts.path.lstrip("/"),
+            "user": unquote(parts.username or ""),
+            "password": unquote(parts.password or ""),
+        }
+        quoted = {
+            key: "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+            for key, value in pairs.items()
+            if value
+        }
+        self.env = clean_environ()
+        self.env.update(
+            {
+                "CLANDESTINO_MIGRATION_REPO": "POSTGRES",
+                "CLANDESTINO_POSTGRES_CONNECTION_STRING": " ".join(
+                    f"{k}={v}" for k, v in quoted.items()
+                ),
+            }
+        )
+
+    def effects(self) -> list[str]:
+        return [str(row[0]) for row in self.harness.query('SELECT tag FROM "Effects" ORDER BY n')]
+
+    def records(self) -> list[str]:
+        return self.harness.records()
+
+
+def test_a_postgres_team_with_psycopg_code_and_a_key_value_string_switches(
+    original_cdt: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    team = PostgresTeam(tmp_path, postgres_url)
+    try:
+        applied = [
+            team.add("migration_2024_01_01_00_00_01_add-users", PSYCOPG_EFFECT.format(tag="users")),
+            team.add("migration_2024_01_01_00_00_02_orders", PSYCOPG_EFFECT.format(tag="orders")),
+        ]
+        by_original = team.run(original_cdt, "-m")
+        assert by_original.returncode == 0, by_original.stdout + by_original.stderr
+        assert team.records() == applied and team.effects() == ["users", "orders"]
+        new = [team.add("migration_2024_02_01_00_00_01_items", PSYCOPG_EFFECT.format(tag="items"))]
+        setting = team.env["CLANDESTINO_POSTGRES_CONNECTION_STRING"]
+        password = setting.partition("password=")[2].split(" ")[0].strip("'")
+
+        _switch_and_check(team, applied, new, ["users", "orders", "items"])
+
+        listing = team.run(CDT, "-lm")
+        assert not password or password not in listing.stdout + listing.stderr
+    finally:
+        team.harness.cleanup()

@@ -202,6 +202,72 @@ def test_a_blocker_that_never_ends_stops_the_run_with_exit_3_and_nothing_recorde
     assert len(harness.records()) == 1
 
 
+# The original's style: a real psycopg cursor, with the migration's own lock_timeout.
+PSYCOPG_ALTER = """\
+from clandestino_interfaces import AbstractMigration
+from clandestino_postgres.infra import PostgresInfra
+
+
+class Migration(AbstractMigration):
+    infra = PostgresInfra()
+    lock_timeout = {lock_timeout}
+
+    async def up(self) -> None:
+        async with self.infra.get_cursor() as cursor:
+            await cursor.execute("ALTER TABLE accounts ADD COLUMN note text")
+
+    async def down(self) -> None:
+        async with self.infra.get_cursor() as cursor:
+            await cursor.execute("ALTER TABLE accounts DROP COLUMN note")
+"""
+
+
+def test_a_blocked_psycopg_cursor_step_waits_its_own_lock_timeout_names_its_blocker_and_retries(
+    pg: Project,
+) -> None:
+    _make_accounts(pg)
+    pg.add(PSYCOPG_ALTER.format(lock_timeout=LOCK_TIMEOUT), "add_note")
+    # The run's setting is long: only the step's own SET LOCAL, run on the psycopg connection
+    # where its transaction begins, keeps the ALTER from queueing the readers for 20 s.
+    env = {"CLANDESTINO_POSTGRES_LOCK_TIMEOUT": "20", "CLANDESTINO_POSTGRES_LOCK_ATTEMPTS": "50"}
+    code, out, err, traffic, pid = asyncio.run(_run_blocked(pg, release_after_blocks=2, env=env))
+    assert code == 0, out + err
+    blocked = [line for line in out.splitlines() if "for a lock held by" in line]
+    assert len(blocked) >= 2
+    assert f"waited {LOCK_TIMEOUT:g} s for a lock held by pid {pid} (billing-worker)" in blocked[0]
+    assert "idle in transaction for" in blocked[0]
+    assert "attempt 1 of 50 rolled back, trying again in" in blocked[0]
+    assert SECRET not in out + err
+    assert len(traffic.waits) > 20
+    assert max(traffic.waits) < LOCK_TIMEOUT + 0.1, sorted(traffic.waits)[-5:]
+    assert max(traffic.waits) > LOCK_TIMEOUT / 2  # the readers did queue behind the ALTER
+    assert pg.harness.records() == [next(pg.migrations.glob("*add_note.py")).stem]
+    assert isinstance(pg.harness, PostgresHarness)
+    assert ("note",) in pg.harness.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'accounts'"
+    )
+
+
+def test_a_psycopg_cursor_migration_blocked_for_good_is_exit_3_with_nothing_recorded(
+    pg: Project,
+) -> None:
+    _make_accounts(pg)
+    pg.add(PSYCOPG_ALTER.format(lock_timeout=LOCK_TIMEOUT), "add_note")
+    env = {"CLANDESTINO_POSTGRES_LOCK_ATTEMPTS": "2"}
+    code, out, err, _, pid = asyncio.run(_run_blocked(pg, release_after_blocks=None, env=env))
+    assert code == 3, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert f"blocked by pid {pid} (billing-worker), idle in transaction" in lines[0]
+    assert "in 2 attempts" in lines[0]
+    assert "Traceback" not in out + err
+    assert pg.harness.records() == []
+    assert isinstance(pg.harness, PostgresHarness)
+    assert ("note",) not in pg.harness.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'accounts'"
+    )
+
+
 INSERT = """\
 from clandestino_interfaces import AbstractMigration
 from clandestino_postgres.infra import PostgresInfra
@@ -260,11 +326,11 @@ class WalSyncs:
 
 
 def _flushes_of_a_run(
-    project: Project, count: int, env: dict[str, str]
+    project: Project, count: int, env: dict[str, str], template: str = INSERT
 ) -> tuple[int | None, int, float]:
     _pg(_url(project), lambda c: c.execute("CREATE TABLE IF NOT EXISTS effects (n int)"))
     for n in range(count):
-        project.add(INSERT.format(n=n), f"insert_{n}")
+        project.add(template.format(n=n), f"insert_{n}")
     syncs = WalSyncs(_url(project))
     syncs.settle()
     client_before, cluster_before = syncs.read()
@@ -290,6 +356,37 @@ def test_a_run_flushes_the_wal_once_whatever_the_number_of_migrations(
         assert client == 2
     # The WAL writer flushes what async commits wrote, in the background, at most every
     # wal_writer_delay (200 ms); nothing waits for it.
+    assert cluster <= 2 + seconds / 0.2 + 2
+
+
+PSYCOPG_INSERT = """\
+from clandestino_interfaces import AbstractMigration
+from clandestino_postgres.infra import PostgresInfra
+
+
+class Migration(AbstractMigration):
+    infra = PostgresInfra()
+
+    async def up(self) -> None:
+        async with self.infra.get_cursor() as cursor:
+            await cursor.execute("INSERT INTO effects (n) VALUES (%s)", [{n}])
+
+    async def down(self) -> None:
+        async with self.infra.get_cursor() as cursor:
+            await cursor.execute("DELETE FROM effects WHERE n = %s", [{n}])
+"""
+
+
+def test_psycopg_cursor_migrations_commit_without_waiting_and_the_last_commit_flushes_them(
+    pg: Project,
+) -> None:
+    # Their work and records commit on the psycopg connection; the run's last commit, on the
+    # asyncpg connection, comes after them in the one WAL stream, so its flush covers them.
+    client, cluster, seconds = _flushes_of_a_run(pg, 100, env={}, template=PSYCOPG_INSERT)
+    print(f"N=100 psycopg: client flushes {client}, cluster flushes {cluster}, {seconds:.2f} s")
+    assert _pg(_url(pg), lambda c: c.fetchval("SELECT count(*) FROM effects")) == 100
+    if client is not None:
+        assert client == 2
     assert cluster <= 2 + seconds / 0.2 + 2
 
 
