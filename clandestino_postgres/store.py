@@ -147,10 +147,26 @@ class RecordFence:
         """The statement and arguments that record `name` applied, when it left no marker."""
         return self.insert(style), (name, checksum, duration_ms)
 
+    @property
+    def drain_shared(self) -> str:
+        """Taken by a transaction on another connection before its fenced write, and held until
+        it ends: the next holder of the lock waits for it (`drain`) before reading the records.
+
+        Without it, a write that passed the fence while the holder's session was ending (pg_locks
+        still shows a terminated session's lock for a moment) could commit after the next holder
+        has read the records, and that holder would run the step again.
+        """
+        return f"SELECT pg_advisory_xact_lock_shared({_drain_key(self.key)})"
+
     def check(self, changed: int, name: str) -> None:
         """Raise when a fenced write changed `changed` != 1 rows: the lock is no longer ours."""
         if changed != 1:
             raise lock_lost(name)
+
+
+def _drain_key(key: int) -> str:
+    # The two-integer form: its own space in pg_locks (objsubid 2), apart from the bigint key.
+    return f"{(key >> 32) & 0x7FFFFFFF}, {key & 0x7FFFFFFF}"
 
 
 def lock_lost(name: str) -> DatabaseUnavailable:
@@ -287,6 +303,7 @@ class PostgresStore:
         if self._cursors.in_use:
             # The step worked through get_cursor(): its record joins that transaction.
             statement = self.record_statement(name, checksum, duration_ms, style="psycopg")
+            await self._cursors.write((fence.drain_shared, ()))
             await self._cursors.record(statement, lambda changed: fence.check(changed, name))
         else:
             sql, args = self.record_statement(name, checksum, duration_ms)
@@ -307,6 +324,7 @@ class PostgresStore:
         fence = self.fence
         if self._cursors.in_use:
             # The step's down() worked through get_cursor(): its record goes with that work.
+            await self._cursors.write((fence.drain_shared, ()))
             changed = await self._cursors.write((fence.delete(style="psycopg"), (name,)))
         else:
             status = await self._db("write to", lambda: self._conn.execute(fence.delete(), name))
@@ -520,6 +538,7 @@ class PostgresStore:
         assert row is not None
         key = int(row["k"])
         if row["taken"]:
+            await self._drain(key)
             return key
         on_wait(await self._holder(key))
         # Wait in the server, which wakes us the moment the holder lets go. A session lock taken
@@ -536,7 +555,13 @@ class PostgresStore:
                 f" for more than {timeout:g} s",
                 "wait for that deployer to finish, or raise CLANDESTINO_LOCK_TIMEOUT",
             ) from exc
+        await self._drain(key)
         return key
+
+    async def _drain(self, key: int) -> None:
+        """Wait for a record write of an earlier holder still in flight on another connection
+        (see RecordFence.drain_shared); taken and let go in one statement."""
+        await self._conn.execute(f"SELECT pg_advisory_xact_lock({_drain_key(key)})")
 
     async def _unlock(self, key: int) -> None:
         connection = self._connection

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from clandestino_postgres.store import RecordFence
 from tests.conftest import Project, clean_environ, skip_outside_ci
 from tests.harness import PostgresHarness, _pg
 from tests.servers.postgres import PASSWORD_ROLE
@@ -186,6 +187,62 @@ def test_a_run_that_loses_its_lock_commits_neither_the_cursor_work_nor_its_recor
     harness = _harness(pg)
     assert harness.query("SELECT to_regclass('orphan')::text") == [(None,)]
     assert lost.stem not in harness.records()
+
+
+def test_a_record_write_still_in_flight_from_an_earlier_holder_is_waited_for(
+    pg: Project,
+) -> None:
+    # An earlier holder's psycopg transaction passed the fence (its session was ending, and
+    # pg_locks still showed its lock) and has yet to commit the step with its record. The next
+    # holder must wait for that transaction before it reads the records, or it runs the step
+    # again. The earlier holder is played here by a connection doing what the store does.
+    pg.add_effect("first")
+    assert pg.cdt("-m").returncode == 0
+    second = pg.add_effect("second")
+    harness = _harness(pg)
+
+    async def scenario() -> tuple[int, str]:
+        import asyncio
+
+        import asyncpg
+
+        earlier = await asyncpg.connect(harness.url)
+        watcher = await asyncpg.connect(harness.url)
+        try:
+            key = await earlier.fetchval(
+                "SELECT hashtextextended(current_schema() || '.' || 'clandestino', 0)"
+            )
+            in_flight = earlier.transaction()
+            await in_flight.start()
+            await earlier.execute(RecordFence("clandestino", 0, key).drain_shared)
+            await earlier.execute("INSERT INTO effects (tag) VALUES ('second')")
+            await earlier.execute(
+                "INSERT INTO clandestino (migration_name) VALUES ($1)", second.stem
+            )
+            deployer = pg.start("-m")
+            deadline = asyncio.get_running_loop().time() + 60
+            # The deployer holds the run's lock and waits on the drain lock: proof it waits.
+            while not await watcher.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND objsubid = 2 AND NOT granted"
+            ):
+                assert deployer.poll() is None, deployer.communicate()
+                assert asyncio.get_running_loop().time() < deadline, "the deployer never waited"
+                await asyncio.sleep(0.05)
+            await in_flight.commit()
+            out, err = await asyncio.to_thread(deployer.communicate, timeout=120)
+            return deployer.returncode, out + err
+        finally:
+            await earlier.close()
+            await watcher.close()
+
+    import asyncio
+
+    code, output = asyncio.run(scenario())
+
+    assert code == 0, output
+    assert harness.effects() == ["first", "second"]
+    assert harness.records().count(second.stem) == 1
 
 
 def test_a_cursor_outside_a_transaction_commits_each_statement(pg: Project) -> None:
