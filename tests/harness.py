@@ -73,6 +73,10 @@ class BackendHarness(ABC):
         down_marker: Path | None = None,
         query_after: bool = False,
         wait_for: Path | None = None,
+        down_wait_for: Path | None = None,
+        down_log: Path | None = None,
+        down_sleep: float = 0.0,
+        transactional: bool = True,
     ) -> str:
         """Source of a migration whose up() adds `tag` to the effects and whose down() removes it.
 
@@ -83,6 +87,13 @@ class BackendHarness(ABC):
         the sleep (so a connection lost meanwhile is met inside up()).
         wait_for: up() first touches `<wait_for>.reached`, then waits until `wait_for` exists
         (a barrier the test opens), before it writes anything.
+        down_wait_for: the same barrier, at the start of down().
+        down_log: down() appends a line `tag` to this file before it removes the effect, so a
+        test can count how many times it ran.
+        down_sleep: the first time down() runs, it touches started_marker(f"{tag}.down") after
+        removing the effect, then waits.
+        transactional: False declares `transactional = False` (run outside the step's
+        transaction, with an in-progress marker, where the backend has both).
         """
         code = self.effect_code(tag)
         started = str(self.started_marker(tag))
@@ -103,6 +114,24 @@ class BackendHarness(ABC):
             f'    raise RuntimeError("boom in {tag}")',
         ]
         marker = f"Path({str(down_marker)!r}).write_text('down called')" if down_marker else "pass"
+        down_barrier = str(down_wait_for) if down_wait_for else ""
+        logged = str(down_log) if down_log else ""
+        down_started = str(self.started_marker(f"{tag}.down"))
+        before_undo = [
+            f"if {down_barrier!r}:",
+            f"    Path({down_barrier + '.reached'!r}).touch()",
+            f"    while not Path({down_barrier!r}).exists():",
+            "        await asyncio.sleep(0.02)",
+            f"if {logged!r}:",
+            f"    with open({logged!r}, 'a') as log:",
+            f"        log.write({tag + chr(10)!r})",
+        ]
+        after_undo = [
+            f"down_started = Path({down_started!r})",
+            f"if {down_sleep!r} and not down_started.exists():",
+            "    down_started.touch()",
+            f"    await asyncio.sleep({down_sleep!r})",
+        ]
         return "\n".join(
             [
                 "import asyncio",
@@ -115,6 +144,7 @@ class BackendHarness(ABC):
                 "",
                 "class Migration(AbstractMigration):",
                 f"    infra = {code.infra}",
+                f"    transactional = {transactional!r}",
                 "",
                 "    async def up(self) -> None:",
                 f"        async with {code.opening}:",
@@ -122,8 +152,10 @@ class BackendHarness(ABC):
                 "",
                 "    async def down(self) -> None:",
                 f"        {marker}",
+                *(f"        {line}" for line in before_undo),
                 f"        async with {code.opening}:",
                 *(f"            {line}" for line in code.undo),
+                *(f"        {line}" for line in after_undo),
                 "",
             ]
         )

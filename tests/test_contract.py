@@ -340,3 +340,53 @@ def test_the_ci_gate_strict_and_repair_agree_on_every_backend(project: Project) 
     )
     assert after.returncode == 0, after.stderr
     assert project.harness.effects() == ["edited"]
+
+
+@pytest.mark.parametrize("meanwhile", ["rolled back", "applied"])
+def test_a_rollback_that_waited_for_the_lock_reads_the_records_again(
+    project: Project, tmp_path: Path, meanwhile: str
+) -> None:
+    """Two deployers overlap for real: the first holds the lock, blocked at a barrier in its
+    step, while the second has chosen what to roll back and waits for the lock. Once it has the
+    lock, the second must see what the first changed and not roll back on a stale choice."""
+    barrier, log = tmp_path / "barrier", tmp_path / "down.log"
+    names = [project.add_effect("a", down_log=log).stem]
+    names.append(project.add_effect("b", down_log=log, down_wait_for=barrier).stem)
+    assert project.cdt("-m").returncode == 0
+    long_wait = {"CLANDESTINO_LOCK_TIMEOUT": "300", "CLANDESTINO_LOCK_LEASE": "30"}
+    if meanwhile == "rolled back":
+        first = _Deployer(project.start("-rm", "-y", env=long_wait))
+    else:
+        names.append(project.add_effect("c", down_log=log, wait_for=barrier).stem)
+        first = _Deployer(project.start("-m", env=long_wait))
+    _wait_until(lambda: Path(f"{barrier}.reached").exists(), first)
+    second = _Deployer(project.start("-rm", "-y", env=long_wait))
+    _wait_until(second.waiting, first, second)
+    barrier.touch()
+    first_code, first_errors = first.finish()
+    second_code, second_errors = second.finish()
+
+    assert first_code == 0, first_errors
+    assert second_code == 2, (second.text(), second_errors)
+    assert "the applied migrations changed while waiting" in second_errors
+    assert not [line for line in step_lines(second.text()) if "rolling back" in line]
+    if meanwhile == "rolled back":
+        assert log.read_text().splitlines() == ["b"]
+        assert project.harness.effects() == ["a"]
+        assert project.harness.records() == names[:1]
+    else:
+        assert not log.exists()
+        assert project.harness.effects() == ["a", "b", "c"]
+        assert project.harness.records() == names
+
+
+def _wait_until(condition: object, *runs: _Deployer) -> None:
+    """Wait for `condition()` while every run in `runs` is still running."""
+    assert callable(condition)
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert all(run.process.poll() is None for run in runs), [
+            (run.text(), run.finish()) for run in runs
+        ]
+        assert time.monotonic() < deadline, [run.text() for run in runs]
+        time.sleep(0.05)
