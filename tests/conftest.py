@@ -190,6 +190,16 @@ def lease_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pr
 
 
 @pytest.fixture(
+    params=[backend for backend in BACKENDS if backend.marks_untransacted_steps],
+    ids=lambda harness_class: harness_class.name,
+)
+def marking_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    """A project on each backend where a step that runs outside a transaction leaves an
+    in-progress marker (every backend but SQLite, whose steps all commit with their record)."""
+    yield from _project_on(request, tmp_path)
+
+
+@pytest.fixture(
     params=[backend for backend in BACKENDS if backend.server_fixture],
     ids=lambda harness_class: harness_class.name,
 )

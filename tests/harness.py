@@ -46,6 +46,8 @@ class BackendHarness(ABC):
     concurrent_deployers = 20
     # Stores without transactions leave a marker when a run dies in a step (and use a lease).
     leaves_markers = False
+    # Backends where a step outside a transaction (`transactional = False`) leaves a marker.
+    marks_untransacted_steps = False
     # Backends whose records a no-op `cdt -m` reads in one blocking call, with no event loop.
     reads_without_loop = False
     # Whether a failed step's rollback undoes all it did, so no clean-up down() is called.
@@ -287,6 +289,7 @@ class PostgresHarness(BackendHarness):
     server_fixture = "postgres_url"
     reads_without_loop = False
     rollback_undoes_failed_steps = True
+    marks_untransacted_steps = True
 
     def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         super().__init__(workdir, server_url)
@@ -408,6 +411,7 @@ class ElasticsearchHarness(BackendHarness):
     name = "elasticsearch"
     server_fixture = "elasticsearch_url"
     leaves_markers = True
+    marks_untransacted_steps = True
 
     def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         super().__init__(workdir, server_url)
@@ -510,6 +514,7 @@ class MongoHarness(BackendHarness):
     name = "mongo"
     server_fixture = "mongo_url"
     leaves_markers = True
+    marks_untransacted_steps = True
 
     def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         super().__init__(workdir, server_url)

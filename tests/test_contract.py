@@ -390,3 +390,46 @@ def _wait_until(condition: object, *runs: _Deployer) -> None:
         ]
         assert time.monotonic() < deadline, [run.text() for run in runs]
         time.sleep(0.05)
+
+
+def test_an_interrupted_step_is_refused_even_when_nothing_is_pending(
+    marking_project: Project,
+) -> None:
+    """A rollback killed inside a down() that runs outside a transaction leaves its marker on a
+    migration still recorded as applied: nothing is pending, yet `cdt -m` must not call that
+    nothing to do, and the CI gate must fail, until the user repairs."""
+    project, harness = marking_project, marking_project.harness
+    kept = project.add_effect("kept").stem
+    undone = project.add_effect("undone", transactional=False, down_sleep=60).stem
+    assert project.cdt("-m").returncode == 0
+    run = project.start("-rm", "-y", env={"CLANDESTINO_LOCK_LEASE": "3"})
+    deadline = time.monotonic() + 60
+    while not harness.started_marker("undone.down").exists():
+        assert run.poll() is None, run.communicate()
+        assert time.monotonic() < deadline, "the slow down() never started"
+        time.sleep(0.05)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+    wait = {"CLANDESTINO_LOCK_TIMEOUT": "30"}
+
+    refused = project.cdt("-m", env=wait)
+    gate = project.cdt("-lm", "--check", env=wait)
+
+    assert refused.returncode == 1, (refused.stdout, refused.stderr)
+    errors = [line for line in _lines(refused.stderr) if line.startswith("error:")]
+    assert len(errors) == 1, refused.stderr
+    assert f"{undone}: down() by " in errors[0] and "never finished" in errors[0], errors[0]
+    assert "cdt --repair" in errors[0]
+    assert "Done:" not in refused.stdout
+    assert gate.returncode == 1, (gate.stdout, gate.stderr)
+    assert "1 interrupted" in gate.stderr
+    assert harness.records() == [kept, undone]
+    assert harness.effects() == ["kept"]
+
+    repaired = project.cdt("--repair", "--yes", env=wait)
+    assert repaired.returncode == 0, repaired.stderr
+    assert f"-> repaired {undone}:" in repaired.stdout
+    assert project.cdt("-lm", "--check").returncode == 0
+    again = project.cdt("-m")
+    assert again.returncode == 0, again.stderr
+    assert harness.records() == [kept, undone]
