@@ -6,9 +6,12 @@ them with asyncpg, its one client, on every run.)
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
+import textwrap
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +151,94 @@ def test_a_dry_run_imports_its_migrations_inside_the_event_loop(snapshot_project
     assert code == 0 and "asyncio" in loaded
     assert f"-> would run {name}" in step_lines(out)
     assert project.harness.records() == []
+
+
+# SQLite's own store never leaves a marker (each step commits with its record), so the blocking
+# read meets one only from a backend that keeps markers and offers that read: this plug-in is
+# SQLite's backend with the markers of interrupted steps kept beside the database, read by both
+# its blocking snapshot and its async store.
+_MARKING_PLUGIN = textwrap.dedent(
+    """\
+    import dataclasses
+    import sqlite3
+
+    from clandestino.backends import Backend
+    from clandestino.store import Interruption
+    from clandestino_sqlite import backend as sqlite
+
+
+    def _marked(records, settings):
+        path = sqlite.database_path(settings).with_suffix(".markers")
+        found = {}
+        if path.exists():
+            connection = sqlite3.connect(path)
+            try:
+                rows = connection.execute("SELECT name, direction, owner FROM markers")
+                found = {name: Interruption(way, owner) for name, way, owner in rows}
+            finally:
+                connection.close()
+        return [dataclasses.replace(r, interrupted=found.get(r.name)) for r in records]
+
+
+    def _read_snapshot(settings):
+        snapshot = sqlite.backend.read_snapshot(settings)
+        return snapshot and dataclasses.replace(
+            snapshot, records=_marked(snapshot.records, settings)
+        )
+
+
+    def _create_store(settings, read_only):
+        store = sqlite.backend.create_store(settings, read_only)
+        applied = store.applied
+
+        async def marked_applied():
+            return _marked(await applied(), settings)
+
+        store.applied = marked_applied
+        return store
+
+
+    backend = Backend(
+        name="marking",
+        url_setting="CLANDESTINO_SQLITE_DB_PATH",
+        template_module="clandestino_sqlite.ref",
+        create_store=_create_store,
+        read_snapshot=_read_snapshot,
+    )
+    """
+)
+
+
+def test_a_no_op_run_with_an_interrupted_step_is_not_settled_by_the_blocking_read(
+    sqlite_project: Project, tmp_path: Path
+) -> None:
+    project = sqlite_project
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "marking_backend.py").write_text(_MARKING_PLUGIN)
+    info = site / "marking_backend-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: marking-backend\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[clandestino.backends]\nmarking = marking_backend:backend\n"
+    )
+    project.env |= {"PYTHONPATH": str(site), "CLANDESTINO_MIGRATION_REPO": "marking"}
+    names = [project.add_effect(tag).stem for tag in ("kept", "undone")]
+    assert project.cdt("-m").returncode == 0
+    code, _, loaded = _cdt_reporting_modules(project, "-m")
+    assert (code, loaded) == (0, []), "the plug-in's no-op run is not read without a loop"
+    markers = sqlite3.connect(project.harness.path.with_suffix(".markers"))
+    with markers:
+        markers.execute("CREATE TABLE markers (name TEXT, direction TEXT, owner TEXT)")
+        markers.execute("INSERT INTO markers VALUES (?, 'down', 'host/4242')", [names[1]])
+    markers.close()
+
+    refused = project.cdt("-m", env={"CLANDESTINO_LOCK_TIMEOUT": "5"})
+    gate, _, gate_loaded = _cdt_reporting_modules(project, "-lm", "--check")
+
+    assert refused.returncode == 1, (refused.stdout, refused.stderr)
+    assert f"error: {names[1]}: down() by host/4242 never finished" in refused.stderr
+    assert "cdt --repair" in refused.stderr
+    assert "Done:" not in refused.stdout
+    assert (gate, gate_loaded) == (1, [])
+    assert project.harness.records() == names
