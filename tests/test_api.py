@@ -64,11 +64,14 @@ def test_migrate_can_be_called_twice_in_one_process(api_project: Project) -> Non
 
 
 def test_the_api_prints_nothing(api_project: Project, capsys: pytest.CaptureFixture[str]) -> None:
-    api_project.add_effect("quiet")
+    name = api_project.add_effect("quiet").stem
 
-    asyncio.run(migrate())
+    report = asyncio.run(migrate())
 
     assert capsys.readouterr() == ("", "")
+    # Quiet because it ran without printing, not because it did nothing.
+    assert report.done == [name]
+    assert api_project.harness.effects() == ["quiet"]
 
 
 def test_migrate_database_prints_the_originals_lines_and_migrate_stays_quiet(
