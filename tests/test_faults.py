@@ -25,7 +25,8 @@ SERVER_NAMES = {"postgres": "PostgreSQL", "mongo": "MongoDB", "elasticsearch": "
 # Through the proxy: a short connect timeout, so that a driver looking for the server again after
 # the cut gives up soon; a lease long enough that the run meets the lost connection (and finishes
 # cleaning up) well before the lease it can no longer renew runs out.
-VIA_PROXY = {"CLANDESTINO_CONNECT_TIMEOUT": "1", "CLANDESTINO_LOCK_LEASE": "15"}
+# Short enough to give up soon after the cut, long enough for a loaded 2-core machine.
+VIA_PROXY = {"CLANDESTINO_CONNECT_TIMEOUT": "3", "CLANDESTINO_LOCK_LEASE": "15"}
 
 
 @contextmanager
