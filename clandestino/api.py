@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from clandestino.fleet import FleetReport
     from clandestino.fleet.api import FleetOptions
     from clandestino.fleet.sources import FleetChoice
+    from clandestino.fleet.targets import Target
     from clandestino.scaffold import CreatedMigration
 
 __all__ = [
@@ -92,9 +93,22 @@ async def _engine(
     announce_store(emit, store.description, store.locking, read_only)
     for warning in strays:
         emit(warning)
+    target = the_one_target(settings)
     async with opened(store):
         with migrations_importable(settings.migrations_dir):
-            yield Engine(store, files, emit, settings.lock_timeout, settings.migration_timeout)
+            yield Engine(
+                store, files, emit, settings.lock_timeout, settings.migration_timeout, target
+            )
+
+
+def the_one_target(settings: Settings) -> Target:
+    """What a run without a fleet shows its migrations as `self.target`: a fleet of one."""
+    from clandestino.backends import chosen_backend, local_repository_path
+    from clandestino.fleet.adapter import single_target
+
+    if local_repository_path(settings).is_file():
+        return single_target(settings, None)
+    return single_target(settings, load_backend(chosen_backend(settings)))
 
 
 @overload

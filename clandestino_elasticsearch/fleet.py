@@ -18,6 +18,7 @@ from clandestino_elasticsearch.backend import ELASTICSEARCH_CONNECTION_STRING
 __all__ = ["ElasticsearchFleet", "adapter", "control_index"]
 
 PREFIX = "elasticsearch-prefix"
+CLUSTER = "elasticsearch-cluster"
 
 
 def control_index(prefix: str, control: str) -> str:
@@ -41,6 +42,14 @@ class ElasticsearchFleet:
             settings, **({ELASTICSEARCH_CONNECTION_STRING: target.url} if target.url else {})
         )
         return dataclasses.replace(changed, control_table=index)
+
+    def single(self, settings: Settings) -> Target:
+        """A run without a fleet works on the cluster as a whole, named scheme://host:port: no
+        prefix (a migration that names indices from a prefix checks `self.target.kind`)."""
+        from clandestino_elasticsearch.connect import ElasticsearchTarget
+
+        where = ElasticsearchTarget.from_settings(settings)
+        return Target(where.where, CLUSTER, where.node)
 
     async def find(self, settings: Settings, pattern: str) -> list[Target]:
         """Prefixes matching the index pattern `pattern` (`tenant_*`) that have a control index."""

@@ -32,6 +32,12 @@ class MongoFleet:
         url = target.url or with_database(configured_url(settings), target.name)
         return with_values(settings, **{MONGO_CONNECTION_STRING: url})
 
+    def single(self, settings: Settings) -> Target:
+        from clandestino_mongo.connect import MongoTarget
+
+        url = configured_url(settings)
+        return Target(MongoTarget.parse(url, settings.connect_timeout).database, DATABASE, url)
+
     async def find(self, settings: Settings, pattern: str) -> list[Target]:
         """Databases whose whole name matches the regular expression `pattern`."""
         from clandestino_mongo.connect import MongoTarget, database_error
