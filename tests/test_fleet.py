@@ -512,3 +512,178 @@ def test_a_bad_targets_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "targets.txt, line 2" in run.stderr
     assert "hunter2" not in run.stderr
     assert "Traceback" not in run.stderr
+
+
+# --- one target, pooled connections ---------------------------------------------------------
+
+TARGET_SEEN = """
+from clandestino_interfaces import AbstractMigration
+{header}
+
+
+class Migration(AbstractMigration):
+    infra = {infra}
+
+    async def up(self) -> None:
+        async with {opening}:
+            {write}
+
+    async def down(self) -> None:
+        pass
+"""
+
+
+def _single_project(root: Path, header: str, infra: str, opening: str, write: str) -> None:
+    (root / "migrations").mkdir(parents=True)
+    (root / "migrations" / "migration_2024_01_01_00_00_01_seen.py").write_text(
+        TARGET_SEEN.format(header=header, infra=infra, opening=opening, write=write)
+    )
+
+
+def test_a_run_without_a_fleet_gives_sqlite_migrations_their_target(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    _single_project(
+        root,
+        "from clandestino_sqlite.infra import SQLiteInfra",
+        "SQLiteInfra()",
+        "self.infra.get_cursor() as cursor",
+        "cursor.execute('CREATE TABLE seen AS SELECT ? AS name, ? AS kind',"
+        " [self.target.name, self.target.kind])",
+    )
+    env = {"CLANDESTINO_MIGRATION_REPO": "SQLITE", "CLANDESTINO_SQLITE_DB_PATH": "shop.db"}
+
+    run = subprocess.run(
+        [CDT, "-m"], cwd=root, env={**clean_environ(), **env}, capture_output=True, text=True
+    )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    with sqlite3.connect(root / "shop.db") as c:
+        assert c.execute("SELECT name, kind FROM seen").fetchall() == [("shop", "sqlite-file")]
+
+
+@pytest.mark.parametrize("schema", [None, "acme"])
+def test_a_run_without_a_fleet_gives_postgres_migrations_their_target(
+    postgres_url: str, tmp_path: Path, schema: str | None
+) -> None:
+    database = f"single_{uuid.uuid4().hex[:10]}"
+    _pg(postgres_url, lambda c: c.execute(f'CREATE DATABASE "{database}"'))
+    own = _with_database(postgres_url, database)
+    root = tmp_path / "project"
+    _single_project(
+        root,
+        "from clandestino_postgres.infra import PostgresInfra",
+        "PostgresInfra()",
+        "self.infra.connection() as conn",
+        "await conn.execute('CREATE TABLE public.seen AS SELECT $1::text AS name,"
+        " $2::text AS kind', self.target.name, self.target.kind)",
+    )
+    env = {"CLANDESTINO_MIGRATION_REPO": "POSTGRES", "CLANDESTINO_POSTGRES_CONNECTION_STRING": own}
+    if schema:
+        env["CLANDESTINO_POSTGRES_SCHEMA"] = schema
+
+    run = subprocess.run(
+        [CDT, "-m"], cwd=root, env={**clean_environ(), **env}, capture_output=True, text=True
+    )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    seen = _pg(own, lambda c: c.fetch("SELECT name, kind FROM public.seen"))
+    expected = (schema, "postgres-schema") if schema else (database, "postgres-database")
+    assert [tuple(row) for row in seen] == [expected]
+
+
+CONNECTIONS_SEEN = """
+from clandestino_interfaces import AbstractMigration
+from clandestino_postgres.infra import PostgresInfra
+
+
+class Migration(AbstractMigration):
+    infra = PostgresInfra()
+
+    async def up(self) -> None:
+        async with self.infra.connection() as conn:
+            await conn.execute(
+                "CREATE TABLE seen AS SELECT pg_backend_pid() AS pid, current_schema() AS schema,"
+                " (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                "  AND application_name LIKE 'clandestino%') AS sessions"
+            )
+
+    async def down(self) -> None:
+        pass
+"""
+
+
+def test_a_fleet_of_100_schemas_borrows_at_most_concurrency_connections(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "project"
+    kind = _postgres(postgres_url, 100)
+    fleet = Fleet(root, kind)
+    (root / "migrations" / "migration_2024_01_01_00_00_01_seen.py").write_text(CONNECTIONS_SEEN)
+    fleet.write_targets()
+    own = fleet.env["CLANDESTINO_POSTGRES_CONNECTION_STRING"]
+
+    run = fleet.cdt("-m", "--fleet", "--targets", "targets.txt", "--concurrency", "4")
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    union = " UNION ALL ".join(
+        f'SELECT pid, schema, sessions FROM "{name}".seen' for name in kind.names
+    )
+    rows = _pg(own, lambda c: c.fetch(union))
+    assert len(rows) == 100
+    # Each migration ran in its own schema, on a connection the pool lent it ...
+    assert sorted(row["schema"] for row in rows) == kind.names
+    # ... at most 4 of them over the whole fleet, never one per target ...
+    assert len({row["pid"] for row in rows}) <= 4
+    # ... and the server never saw more sessions of the run than the concurrency.
+    assert max(row["sessions"] for row in rows) <= 4 + 1
+
+
+def test_a_pooled_connection_goes_back_without_its_lock_or_search_path(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from clandestino.api import settings_for
+    from clandestino.events import Event
+    from clandestino_postgres.connect import ConnectionTarget
+    from clandestino_postgres.fleet import adapter
+    from clandestino_postgres.pool import PostgresServers
+
+    database = f"pool_{uuid.uuid4().hex[:10]}"
+    _pg(postgres_url, lambda c: c.execute(f'CREATE DATABASE "{database}"'))
+    own = _with_database(postgres_url, database)
+    (tmp_path / "migrations").mkdir()
+    settings = settings_for(None, "postgres", own, tmp_path)
+    held: list[Event] = []
+
+    async def run() -> tuple[int, int, str, int]:
+        servers = PostgresServers(settings, 1)
+        try:
+            target = adapter.target(settings, "acme", None)
+            store = servers.create_store(adapter.settings_for(settings, target), target, False)
+            await store.open()
+            try:
+                async with store.lock(0.0, lambda holder: held.append(holder)):  # type: ignore[arg-type]
+                    await store.ensure()
+                    lent = store._conn.get_server_pid()  # type: ignore[attr-defined]
+            finally:
+                await store.aclose()
+            where = ConnectionTarget.parse(own, 5)
+            again = await servers.borrow(where, keep=True)
+            try:
+                path = await again.fetchval("SHOW search_path")
+                locks = await again.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                )
+                return lent, again.get_server_pid(), path, locks
+            finally:
+                await servers.give_back(where, again)
+        finally:
+            await servers.aclose()
+
+    lent, reused, path, locks = asyncio.run(run())
+
+    assert reused == lent  # the same session, back from the pool
+    assert path == '"$user", public'
+    assert locks == 0
+    assert held == []
