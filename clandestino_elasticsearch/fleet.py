@@ -8,6 +8,7 @@ migrated; new prefixes come from a targets file or a callable.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING, Any
 
 from clandestino.config import Settings, check_identifier
 from clandestino.errors import ConfigurationError
@@ -15,7 +16,10 @@ from clandestino.fleet.adapter import with_values
 from clandestino.fleet.targets import Target
 from clandestino_elasticsearch.backend import ELASTICSEARCH_CONNECTION_STRING
 
-__all__ = ["ElasticsearchFleet", "adapter", "control_index"]
+if TYPE_CHECKING:
+    from clandestino.store import ControlStore
+
+__all__ = ["ElasticsearchFleet", "ElasticsearchServers", "adapter", "control_index"]
 
 PREFIX = "elasticsearch-prefix"
 CLUSTER = "elasticsearch-cluster"
@@ -51,6 +55,9 @@ class ElasticsearchFleet:
         where = ElasticsearchTarget.from_settings(settings)
         return Target(where.where, CLUSTER, where.node)
 
+    def servers(self, settings: Settings, concurrency: int) -> ElasticsearchServers:
+        return ElasticsearchServers(settings, concurrency)
+
     async def find(self, settings: Settings, pattern: str) -> list[Target]:
         """Prefixes matching the index pattern `pattern` (`tenant_*`) that have a control index."""
         from clandestino_elasticsearch.connect import ElasticsearchTarget, database_error
@@ -71,6 +78,43 @@ class ElasticsearchFleet:
             await client.close()
         prefixes = {name.removesuffix(suffix) for name in found if name.endswith(suffix)}
         return [Target(prefix, PREFIX) for prefix in sorted(prefixes)]
+
+
+class ElasticsearchServers:
+    """One client per cluster for a fleet run, its connection pool at most `concurrency` per
+    node: every prefix on the configured cluster shares its client."""
+
+    def __init__(self, settings: Settings, concurrency: int) -> None:
+        from clandestino.fleet.clients import SharedClients
+
+        self._settings = settings
+        self._concurrency = concurrency
+        self._by_url: dict[str, Settings] = {}
+        self.clients: SharedClients[Any] = SharedClients(self._client, _close)
+
+    def _client(self, url: str) -> Any:
+        from clandestino_elasticsearch.connect import ElasticsearchTarget
+
+        where = ElasticsearchTarget.from_settings(self._by_url[url])
+        return where.client(connections_per_node=self._concurrency)
+
+    def create_store(self, settings: Settings, target: Target, read_only: bool) -> ControlStore:
+        from clandestino_elasticsearch.backend import create_store
+
+        url = settings.require(ELASTICSEARCH_CONNECTION_STRING, "")
+        self._by_url.setdefault(url, settings)
+        store: Any = create_store(settings, read_only, client=self.clients.client(url))
+        return store  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        await self.clients.aclose()
+
+
+async def _close(client: Any) -> None:
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        await client.close()
 
 
 adapter = ElasticsearchFleet()
