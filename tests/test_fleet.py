@@ -687,3 +687,38 @@ def test_a_pooled_connection_goes_back_without_its_lock_or_search_path(
     assert path == '"$user", public'
     assert locks == 0
     assert held == []
+
+
+@pytest.mark.parametrize("name", ["mongo", "elasticsearch"])
+def test_mongo_and_elasticsearch_targets_share_one_client_per_server(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from clandestino import api
+
+    url = request.getfixturevalue(f"{name}_url")
+    kind = _mongo(url, 12) if name == "mongo" else _elasticsearch(url, 12)
+    fleet = Fleet(tmp_path / "project", kind)
+    fleet.add("one")
+    for key, value in fleet.env.items():
+        monkeypatch.setenv(key, value)
+    if name == "mongo":
+        from clandestino_mongo.connect import MongoTarget as Where
+    else:
+        from clandestino_elasticsearch.connect import ElasticsearchTarget as Where  # type: ignore[assignment]
+    made: list[object] = []
+    original = Where.client
+
+    def counted(self: Any, **options: Any) -> Any:
+        made.append(options)
+        return original(self, **options)
+
+    monkeypatch.setattr(Where, "client", counted)
+
+    report = asyncio.run(api.migrate(cwd=fleet.root, fleet=kind.names))
+
+    assert report.ok, [o.error for o in report.failed]
+    assert report.count("applied") == 12
+    assert [kind.effects(n) for n in kind.names] == [1] * 12
+    assert len(made) == 1  # one client for the 12 targets on the server
