@@ -227,6 +227,7 @@ async def migrate_database(
     )
 
 
+@overload
 async def rollback(
     steps: int | None = None,
     *,
@@ -237,13 +238,61 @@ async def rollback(
     url: str | None = None,
     on_event: EventSink | None = None,
     cwd: PathArg = None,
-) -> RunReport:
+    fleet: None = None,
+    fleet_options: FleetOptions | None = None,
+) -> RunReport: ...
+
+
+@overload
+async def rollback(
+    steps: int | None = None,
+    *,
+    to: str | None = None,
+    confirm: Confirm | None = None,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+    fleet: FleetChoice,
+    fleet_options: FleetOptions | None = None,
+) -> FleetReport: ...
+
+
+async def rollback(
+    steps: int | None = None,
+    *,
+    to: str | None = None,
+    confirm: Confirm | None = None,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+    fleet: FleetChoice | None = None,
+    fleet_options: FleetOptions | None = None,
+) -> RunReport | FleetReport:
     """Undo the last applied migration, the last `steps`, or all applied after `to`.
 
     `confirm` receives the names to undo, most recent first, before anything changes; when it
     returns False nothing is done and the report says `cancelled`.
+
+    With `fleet`, on every target of the fleet (as `cdt -rm --fleet`): `confirm` receives the
+    targets' names, once for the whole fleet; returns a per-target FleetReport.
     """
     settings = settings_for(migrations_dir, backend, url, cwd)
+    if fleet is not None:
+        from clandestino.fleet.api import FleetOptions, rollback_fleet
+
+        return await rollback_fleet(
+            settings,
+            fleet,
+            fleet_options or FleetOptions(),
+            on_event or _log_event,
+            steps=steps,
+            to=to,
+            confirm=_as_async(confirm),
+        )
     async with _engine(settings, on_event, read_only=False) as engine:
         return await engine.rollback(steps, to, _as_async(confirm))
 
@@ -268,6 +317,7 @@ async def repair(
         return await engine.repair(_as_async(confirm))
 
 
+@overload
 async def status(
     *,
     migrations_dir: PathArg = None,
@@ -275,9 +325,45 @@ async def status(
     url: str | None = None,
     on_event: EventSink | None = None,
     cwd: PathArg = None,
-) -> list[MigrationState]:
-    """Every migration with its state; changes nothing, not even an empty control table."""
+    fleet: None = None,
+    fleet_options: FleetOptions | None = None,
+) -> list[MigrationState]: ...
+
+
+@overload
+async def status(
+    *,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+    fleet: FleetChoice,
+    fleet_options: FleetOptions | None = None,
+) -> FleetReport: ...
+
+
+async def status(
+    *,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+    fleet: FleetChoice | None = None,
+    fleet_options: FleetOptions | None = None,
+) -> list[MigrationState] | FleetReport:
+    """Every migration with its state; changes nothing, not even an empty control table.
+
+    With `fleet`, the matrix of `cdt -lm --fleet`: a FleetReport whose outcomes carry each
+    target's `state` (applied, pending, changed, missing, interrupted counts).
+    """
     settings = settings_for(migrations_dir, backend, url, cwd)
+    if fleet is not None:
+        from clandestino.fleet.api import FleetOptions, run_fleet
+
+        options = fleet_options or FleetOptions()
+        return await run_fleet(settings, fleet, options, "status", on_event or _log_event)
     async with _engine(settings, on_event, read_only=True) as engine:
         return migration_states(await engine.plan())
 

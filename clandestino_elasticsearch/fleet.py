@@ -8,6 +8,7 @@ migrated; new prefixes come from a targets file or a callable.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import TYPE_CHECKING, Any
 
 from clandestino.config import Settings, check_identifier
@@ -59,15 +60,18 @@ class ElasticsearchFleet:
         return ElasticsearchServers(settings, concurrency)
 
     async def find(self, settings: Settings, pattern: str) -> list[Target]:
-        """Prefixes matching the index pattern `pattern` (`tenant_*`) that have a control index."""
+        """Prefixes from the index pattern `pattern` (`tenant_*`): each prefix with a control
+        index (`tenant_acme_<control>`), and each one that so far has only indices of its own
+        (`tenant_acme_orders` gives `tenant_acme`), a `*` then standing for one name segment
+        (no `_`), as the pattern matches the prefix, not the index."""
         from clandestino_elasticsearch.connect import ElasticsearchTarget, database_error
 
-        suffix = "_" + settings.control_table
+        suffix = "_" + settings.control_table.lower()
         where = ElasticsearchTarget.from_settings(settings)
         client = where.client()
         try:
             found = await client.indices.get(
-                index=control_index(pattern, settings.control_table),
+                index=f"{pattern},{control_index(pattern, settings.control_table.lower())}",
                 allow_no_indices=True,
                 ignore_unavailable=True,
                 expand_wildcards="open",
@@ -76,8 +80,26 @@ class ElasticsearchFleet:
             raise database_error(exc, where, "list the indices of") from exc
         finally:
             await client.close()
-        prefixes = {name.removesuffix(suffix) for name in found if name.endswith(suffix)}
+        known = {name.removesuffix(suffix) for name in found if name.endswith(suffix)}
+        prefixes = set(known)
+        segment = re.compile(
+            "".join("[^_]+" if part == "*" else re.escape(part) for part in _split(pattern))
+            + "(?=_|$)"
+        )
+        for name in found:
+            # An index of a prefix known by its control index is that prefix's, whatever its
+            # underscores.
+            if any(name.startswith(f"{prefix}_") for prefix in known):
+                continue
+            match = segment.match(name)
+            if match:
+                prefixes.add(match.group(0))
         return [Target(prefix, PREFIX) for prefix in sorted(prefixes)]
+
+
+def _split(pattern: str) -> list[str]:
+    """The pattern's literal parts and its `*`s, in order."""
+    return [part for part in re.split(r"(\*)", pattern) if part]
 
 
 class ElasticsearchServers:
