@@ -722,3 +722,72 @@ def test_mongo_and_elasticsearch_targets_share_one_client_per_server(
     assert report.count("applied") == 12
     assert [kind.effects(n) for n in kind.names] == [1] * 12
     assert len(made) == 1  # one client for the 12 targets on the server
+
+
+def test_rollback_and_status_of_a_fleet_from_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from clandestino import api
+
+    root = tmp_path / "project"
+    kind = _sqlite(root, 3)
+    fleet = Fleet(root, kind)
+    fleet.add("one")
+    fleet.add("two")
+    for key in [k for k in __import__("os").environ if k.startswith("CLANDESTINO_")]:
+        monkeypatch.delenv(key)
+    asked: list[list[str]] = []
+
+    async def work() -> tuple[Any, Any, Any, Any]:
+        up = await api.migrate(cwd=root, fleet=kind.names)
+        refused = await api.rollback(
+            cwd=root, fleet=kind.names, confirm=lambda names: asked.append(names) or False
+        )
+        down = await api.rollback(cwd=root, fleet=kind.names, confirm=lambda names: True)
+        listed = await api.status(cwd=root, fleet=kind.names)
+        return up, refused, down, listed
+
+    up, refused, down, listed = asyncio.run(work())
+
+    assert up.count("applied") == 3
+    assert refused.cancelled and asked == [kind.names]  # asked once, for the whole fleet
+    assert [o.status for o in down.outcomes] == ["applied"] * 3
+    assert [kind.effects(n) for n in kind.names] == [1, 1, 1]
+    assert [(o.target, o.state.applied, o.state.pending) for o in listed.outcomes] == [
+        (n, 1, 1) for n in kind.names
+    ]
+
+
+def test_help_lists_the_fleet_options() -> None:
+    run = subprocess.run([CDT, "-h"], env=clean_environ(), capture_output=True, text=True)
+    for option in ("--fleet", "--targets", "--concurrency", "--on-error", "--target ", "--only"):
+        assert option in run.stdout, option
+    assert "--failed" in run.stdout
+
+
+def test_an_elasticsearch_index_pattern_finds_prefixes_without_control_indices(
+    elasticsearch_url: str, tmp_path: Path
+) -> None:
+    from elasticsearch import Elasticsearch
+
+    client = Elasticsearch(elasticsearch_url, request_timeout=60)
+    group = f"t{uuid.uuid4().hex[:6]}"
+    for index in (f"{group}_acme_orders", f"{group}_acme_users", f"{group}_globex_orders"):
+        client.indices.create(index=index)
+    kind = _elasticsearch(elasticsearch_url, 0)
+    fleet = Fleet(tmp_path / "project", kind)
+    fleet.add("one")
+
+    found = fleet.cdt("-lm", "--targets-query", f"{group}_*", "--json")
+
+    assert found.returncode == 0, found.stdout + found.stderr
+    names = [row["target"] for row in events(found.stdout)[-1]["matrix"]]
+    assert names == [f"{group}_acme", f"{group}_globex"]
+    run = fleet.cdt("-m", "--targets-query", f"{group}_*", "--json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [kind.effects(n) for n in names] == [1, 1]
+    # Now their control indices exist: the same pattern finds the same two, and no more.
+    again = fleet.cdt("-lm", "--targets-query", f"{group}_*", "--json")
+    assert [row["target"] for row in events(again.stdout)[-1]["matrix"]] == names
