@@ -71,7 +71,7 @@ def main() -> None:
     sizes = [int(s) for s in os.environ.get("FLEET_SIZES", "1,10,100,1000").split(",")]
     with postgres_server() as server:
         print(f"PostgreSQL {server.version()}, load average {os.getloadavg()[0]:.1f}")
-        print("schemas  concurrency  runners  seconds  peak MiB (largest child so far)")
+        print("schemas  concurrency  runners  seconds  peak MiB (this run's largest process)")
         for schemas in sizes:
             runs = os.environ.get("FLEET_RUNS", "1x1,4x1,16x1,4x3").split(",")
             for concurrency, runners in [tuple(map(int, run.split("x"))) for run in runs]:
