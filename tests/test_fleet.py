@@ -10,6 +10,7 @@ import json
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -711,7 +712,10 @@ def test_mongo_and_elasticsearch_targets_share_one_client_per_server(
     original = Where.client
 
     def counted(self: Any, **options: Any) -> Any:
-        made.append(options)
+        # The lease's renewer runs in a thread with a loop of its own, and a client belongs to
+        # one loop: only the run's own clients are shared.
+        if threading.current_thread() is threading.main_thread():
+            made.append(options)
         return original(self, **options)
 
     monkeypatch.setattr(Where, "client", counted)
