@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from clandestino.fleet import FleetReport
     from clandestino.fleet.api import FleetOptions
     from clandestino.fleet.sources import FleetChoice
+    from clandestino.fleet.targets import Target
     from clandestino.scaffold import CreatedMigration
 
 __all__ = [
@@ -92,9 +93,22 @@ async def _engine(
     announce_store(emit, store.description, store.locking, read_only)
     for warning in strays:
         emit(warning)
+    target = the_one_target(settings)
     async with opened(store):
         with migrations_importable(settings.migrations_dir):
-            yield Engine(store, files, emit, settings.lock_timeout, settings.migration_timeout)
+            yield Engine(
+                store, files, emit, settings.lock_timeout, settings.migration_timeout, target
+            )
+
+
+def the_one_target(settings: Settings) -> Target:
+    """What a run without a fleet shows its migrations as `self.target`: a fleet of one."""
+    from clandestino.backends import chosen_backend, local_repository_path
+    from clandestino.fleet.adapter import single_target
+
+    if local_repository_path(settings).is_file():
+        return single_target(settings, None)
+    return single_target(settings, load_backend(chosen_backend(settings)))
 
 
 @overload
@@ -213,6 +227,7 @@ async def migrate_database(
     )
 
 
+@overload
 async def rollback(
     steps: int | None = None,
     *,
@@ -223,13 +238,61 @@ async def rollback(
     url: str | None = None,
     on_event: EventSink | None = None,
     cwd: PathArg = None,
-) -> RunReport:
+    fleet: None = None,
+    fleet_options: FleetOptions | None = None,
+) -> RunReport: ...
+
+
+@overload
+async def rollback(
+    steps: int | None = None,
+    *,
+    to: str | None = None,
+    confirm: Confirm | None = None,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+    fleet: FleetChoice,
+    fleet_options: FleetOptions | None = None,
+) -> FleetReport: ...
+
+
+async def rollback(
+    steps: int | None = None,
+    *,
+    to: str | None = None,
+    confirm: Confirm | None = None,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+    fleet: FleetChoice | None = None,
+    fleet_options: FleetOptions | None = None,
+) -> RunReport | FleetReport:
     """Undo the last applied migration, the last `steps`, or all applied after `to`.
 
     `confirm` receives the names to undo, most recent first, before anything changes; when it
     returns False nothing is done and the report says `cancelled`.
+
+    With `fleet`, on every target of the fleet (as `cdt -rm --fleet`): `confirm` receives the
+    targets' names, once for the whole fleet; returns a per-target FleetReport.
     """
     settings = settings_for(migrations_dir, backend, url, cwd)
+    if fleet is not None:
+        from clandestino.fleet.api import FleetOptions, rollback_fleet
+
+        return await rollback_fleet(
+            settings,
+            fleet,
+            fleet_options or FleetOptions(),
+            on_event or _log_event,
+            steps=steps,
+            to=to,
+            confirm=_as_async(confirm),
+        )
     async with _engine(settings, on_event, read_only=False) as engine:
         return await engine.rollback(steps, to, _as_async(confirm))
 
@@ -254,6 +317,7 @@ async def repair(
         return await engine.repair(_as_async(confirm))
 
 
+@overload
 async def status(
     *,
     migrations_dir: PathArg = None,
@@ -261,9 +325,45 @@ async def status(
     url: str | None = None,
     on_event: EventSink | None = None,
     cwd: PathArg = None,
-) -> list[MigrationState]:
-    """Every migration with its state; changes nothing, not even an empty control table."""
+    fleet: None = None,
+    fleet_options: FleetOptions | None = None,
+) -> list[MigrationState]: ...
+
+
+@overload
+async def status(
+    *,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+    fleet: FleetChoice,
+    fleet_options: FleetOptions | None = None,
+) -> FleetReport: ...
+
+
+async def status(
+    *,
+    migrations_dir: PathArg = None,
+    backend: str | None = None,
+    url: str | None = None,
+    on_event: EventSink | None = None,
+    cwd: PathArg = None,
+    fleet: FleetChoice | None = None,
+    fleet_options: FleetOptions | None = None,
+) -> list[MigrationState] | FleetReport:
+    """Every migration with its state; changes nothing, not even an empty control table.
+
+    With `fleet`, the matrix of `cdt -lm --fleet`: a FleetReport whose outcomes carry each
+    target's `state` (applied, pending, changed, missing, interrupted counts).
+    """
     settings = settings_for(migrations_dir, backend, url, cwd)
+    if fleet is not None:
+        from clandestino.fleet.api import FleetOptions, run_fleet
+
+        options = fleet_options or FleetOptions()
+        return await run_fleet(settings, fleet, options, "status", on_event or _log_event)
     async with _engine(settings, on_event, read_only=True) as engine:
         return migration_states(await engine.plan())
 

@@ -54,6 +54,16 @@ _HELP_MORE = """\
     --debug            show the traceback of an error
     -V, --version      print the version
 
+ Fleets (-m, -lm, -rm over many targets: schemas, databases, index prefixes, files):
+    --fleet            run on every target of the fleet (CLANDESTINO_TARGETS, ..._QUERY, ..._FROM)
+    --targets FILE     the fleet: one target per line, `name [url]`
+    --targets-query P  the fleet: the store's targets matching P (LIKE, regex, index pattern, glob)
+    --targets-from M:F the fleet: what the Python callable M:F returns
+    --concurrency K    targets at once (default 4), and connections per server
+    --on-error continue|stop   go on past a failed target (default), or stop the fleet
+    --target NAME      one target of the fleet;  --only NAME,...  these targets
+    --failed           the targets whose last fleet run failed
+
  Exit codes: 0 done or nothing to do, 1 a migration failed, 2 bad usage, configuration or
  migration file, 3 database unreachable or lock not obtained in time, 70 an internal
  error (a bug in clandestino), 130 interrupted, 143 terminated.

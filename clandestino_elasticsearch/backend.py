@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from clandestino.backends import Backend
 from clandestino.config import Settings
 from clandestino.errors import ConfigurationError
@@ -13,6 +15,11 @@ ELASTICSEARCH_CONNECTION_STRING = "CLANDESTINO_ELASTICSEARCH_CONNECTION_STRING"
 
 
 def _create_store(settings: Settings, read_only: bool) -> ControlStore:
+    return create_store(settings, read_only)
+
+
+def create_store(settings: Settings, read_only: bool, client: Any = None) -> ControlStore:
+    """The store; `client`, when given, a fleet's client of the cluster, shared and kept open."""
     from clandestino_elasticsearch.connect import ElasticsearchTarget
     from clandestino_elasticsearch.store import ElasticsearchStore
 
@@ -23,7 +30,7 @@ def _create_store(settings: Settings, read_only: bool) -> ControlStore:
             "choose a name that starts with a letter",
         )
     target = ElasticsearchTarget.from_settings(settings)
-    return ElasticsearchStore(target, settings.control_table, settings.lock_lease)
+    return ElasticsearchStore(target, settings.control_table, settings.lock_lease, client)
 
 
 backend = Backend(

@@ -65,14 +65,16 @@ class ElasticsearchTarget:
             options["ca_certs"] = str(settings.cwd / ca_certs)
         return cls(node, settings.connect_timeout, f"{parts.scheme}://{host}", options)
 
-    def client(self) -> AsyncElasticsearch:
+    def client(self, **extra: Any) -> AsyncElasticsearch:
+        """A client of the cluster; `extra` are the client's own options (a fleet's
+        connections_per_node)."""
         from elasticsearch import AsyncElasticsearch
 
         # The secrets are revealed only here, into the client.
         options = {name: _revealed(value) for name, value in self.options.items()}
         try:
             return AsyncElasticsearch(
-                self.node, request_timeout=self.timeout, max_retries=0, **options
+                self.node, request_timeout=self.timeout, max_retries=0, **options, **extra
             )
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"{URL} is not usable: {exc}", _URL_HINT) from exc

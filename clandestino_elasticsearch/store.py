@@ -109,8 +109,16 @@ class ElasticsearchStore:
     locking = True
     runs_outside_transactions = True
 
-    def __init__(self, target: ElasticsearchTarget, index: str, lease_seconds: float) -> None:
+    def __init__(
+        self,
+        target: ElasticsearchTarget,
+        index: str,
+        lease_seconds: float,
+        client: AsyncElasticsearch | None = None,
+    ) -> None:
         self._target = target
+        # A fleet's client, shared by the targets on its cluster; closed by the fleet, not here.
+        self._shared = client
         # Index names must be lower case; the setting's identifier check allows upper case.
         self._index = index.lower()
         self._lease_seconds = lease_seconds
@@ -120,14 +128,15 @@ class ElasticsearchStore:
         self.description = f"ELASTICSEARCH ({target.where}, index {self._index})"
 
     async def open(self) -> None:
-        self._client = self._target.client()
+        self._client = self._shared or self._target.client()
         await self._call("connect to", self._es.info)
         self._clock = await ServerClock.read(self._es)
 
     async def aclose(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
-            await client.close()
+            if client is not self._shared:
+                await client.close()
 
     @property
     def _es(self) -> AsyncElasticsearch:

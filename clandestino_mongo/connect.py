@@ -63,7 +63,8 @@ class MongoTarget:
     def masked(self) -> str:
         return self.url.masked
 
-    def client(self) -> AsyncMongoClient[dict[str, Any]]:
+    def client(self, **options: Any) -> AsyncMongoClient[dict[str, Any]]:
+        """A client of the server; `options` are the driver's own (a fleet's maxPoolSize)."""
         from pymongo import AsyncMongoClient
 
         timeout_ms = max(1, round(self.timeout * 1000))
@@ -75,6 +76,7 @@ class MongoTarget:
                 appname=f"clandestino {deployer_identity()}",
                 tz_aware=True,
                 connect=False,
+                **options,
             )
         except Exception as exc:
             raise database_error(exc, self, "connect to") from exc

@@ -62,8 +62,16 @@ class MongoStore:
     locking = True
     runs_outside_transactions = True
 
-    def __init__(self, target: MongoTarget, collection: str, lease_seconds: float) -> None:
+    def __init__(
+        self,
+        target: MongoTarget,
+        collection: str,
+        lease_seconds: float,
+        client: AsyncMongoClient[Document] | None = None,
+    ) -> None:
         self._target = target
+        # A fleet's client, shared by the targets on its server; closed by the fleet, not here.
+        self._shared = client
         self._collection_name = collection
         self._lease_seconds = lease_seconds
         self._client: AsyncMongoClient[Document] | None = None
@@ -73,12 +81,14 @@ class MongoStore:
         self.description = f"MONGO ({target.masked}, collection {collection})"
 
     async def open(self) -> None:
-        self._client = self._target.client()
+        self._client = self._shared or self._target.client()
         self._facts = await self._target.facts(self._client)
 
     async def aclose(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
+            if client is self._shared:
+                return
             with contextlib.suppress(PyMongoError, TimeoutError):
                 await asyncio.wait_for(client.close(), _CLEAN_UP_SECONDS)
 

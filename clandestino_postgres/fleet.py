@@ -8,6 +8,7 @@ store needs no fleet code of its own.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from clandestino.config import Settings, check_identifier
@@ -15,6 +16,9 @@ from clandestino.fleet.adapter import with_values
 from clandestino.fleet.targets import Target
 from clandestino_postgres.backend import POSTGRES_CONNECTION_STRING, POSTGRES_SCHEMA
 from clandestino_postgres.backend import connection_string as configured_url
+
+if TYPE_CHECKING:
+    from clandestino_postgres.pool import PostgresServers
 
 __all__ = ["PostgresFleet", "adapter", "with_search_path"]
 
@@ -42,6 +46,23 @@ class PostgresFleet:
         return with_values(
             settings, **{POSTGRES_CONNECTION_STRING: url, POSTGRES_SCHEMA: target.name}
         )
+
+    def single(self, settings: Settings) -> Target:
+        from clandestino_postgres.backend import schema
+        from clandestino_postgres.connect import ConnectionTarget
+
+        url = configured_url(settings)
+        given = schema(settings)
+        if given:
+            return Target(given, SCHEMA, url)
+        where = ConnectionTarget.parse(url, settings.connect_timeout).where
+        return Target(where.rpartition("/")[2], DATABASE, url)
+
+    def servers(self, settings: Settings, concurrency: int) -> PostgresServers:
+        """One pool per server for the fleet's run, at most `concurrency` connections each."""
+        from clandestino_postgres.pool import PostgresServers
+
+        return PostgresServers(settings, concurrency)
 
     async def find(self, settings: Settings, pattern: str) -> list[Target]:
         """Schemas whose name is LIKE `pattern` (`tenant_%`), PostgreSQL's own ones left out."""

@@ -62,6 +62,8 @@ from clandestino_postgres.timeouts import (
 if TYPE_CHECKING:
     from asyncpg import Connection
 
+    from clandestino_postgres.pool import ConnectionSource
+
 __all__ = ["PostgresStore", "RecordFence"]
 
 T = TypeVar("T")
@@ -202,8 +204,11 @@ class PostgresStore:
         table: str,
         read_only: bool,
         traffic: TrafficSettings | None = None,
+        connections: ConnectionSource | None = None,
     ) -> None:
         self._target = target
+        # Where the run's connection comes from: a fleet's pool, else a connection of its own.
+        self._connections = connections
         self._schema = schema
         self._table_name = table
         self._table = quoted_table(schema, table)
@@ -231,14 +236,21 @@ class PostgresStore:
         self.description = describe(target.masked, self._table)
 
     async def open(self) -> None:
-        self._connection = await self._target.connect()
+        if self._connections is not None:
+            self._connection = await self._connections.acquire()
+        else:
+            self._connection = await self._target.connect()
 
     async def aclose(self) -> None:
         await self._watch.aclose()
         await self._cursors.aclose()
         if self._connection is not None:
             connection, self._connection = self._connection, None
-            await _close_quietly(connection)
+            if self._connections is not None:
+                # After lock() let go of the lock: the pool resets the session as it takes it.
+                await self._connections.release(connection)
+            else:
+                await _close_quietly(connection)
 
     @property
     def _conn(self) -> Connection:

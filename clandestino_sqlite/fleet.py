@@ -21,6 +21,12 @@ class SqliteFleet:
     def settings_for(self, settings: Settings, target: Target) -> Settings:
         return with_values(settings, **{SQLITE_DB_PATH: target.url or f"{target.name}.db"})
 
+    def single(self, settings: Settings) -> Target:
+        from clandestino_sqlite.backend import database_path
+
+        path = database_path(settings)
+        return Target(path.stem, FILE, str(path))
+
     async def find(self, settings: Settings, pattern: str) -> list[Target]:
         """Files matching the glob `pattern`, relative to the working directory."""
         found = sorted(path for path in settings.cwd.glob(pattern) if path.is_file())

@@ -10,6 +10,7 @@ import json
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -512,3 +513,285 @@ def test_a_bad_targets_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "targets.txt, line 2" in run.stderr
     assert "hunter2" not in run.stderr
     assert "Traceback" not in run.stderr
+
+
+# --- one target, pooled connections ---------------------------------------------------------
+
+TARGET_SEEN = """
+from clandestino_interfaces import AbstractMigration
+{header}
+
+
+class Migration(AbstractMigration):
+    infra = {infra}
+
+    async def up(self) -> None:
+        async with {opening}:
+            {write}
+
+    async def down(self) -> None:
+        pass
+"""
+
+
+def _single_project(root: Path, header: str, infra: str, opening: str, write: str) -> None:
+    (root / "migrations").mkdir(parents=True)
+    (root / "migrations" / "migration_2024_01_01_00_00_01_seen.py").write_text(
+        TARGET_SEEN.format(header=header, infra=infra, opening=opening, write=write)
+    )
+
+
+def test_a_run_without_a_fleet_gives_sqlite_migrations_their_target(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    _single_project(
+        root,
+        "from clandestino_sqlite.infra import SQLiteInfra",
+        "SQLiteInfra()",
+        "self.infra.get_cursor() as cursor",
+        "cursor.execute('CREATE TABLE seen AS SELECT ? AS name, ? AS kind',"
+        " [self.target.name, self.target.kind])",
+    )
+    env = {"CLANDESTINO_MIGRATION_REPO": "SQLITE", "CLANDESTINO_SQLITE_DB_PATH": "shop.db"}
+
+    run = subprocess.run(
+        [CDT, "-m"], cwd=root, env={**clean_environ(), **env}, capture_output=True, text=True
+    )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    with sqlite3.connect(root / "shop.db") as c:
+        assert c.execute("SELECT name, kind FROM seen").fetchall() == [("shop", "sqlite-file")]
+
+
+@pytest.mark.parametrize("schema", [None, "acme"])
+def test_a_run_without_a_fleet_gives_postgres_migrations_their_target(
+    postgres_url: str, tmp_path: Path, schema: str | None
+) -> None:
+    database = f"single_{uuid.uuid4().hex[:10]}"
+    _pg(postgres_url, lambda c: c.execute(f'CREATE DATABASE "{database}"'))
+    own = _with_database(postgres_url, database)
+    root = tmp_path / "project"
+    _single_project(
+        root,
+        "from clandestino_postgres.infra import PostgresInfra",
+        "PostgresInfra()",
+        "self.infra.connection() as conn",
+        "await conn.execute('CREATE TABLE public.seen AS SELECT $1::text AS name,"
+        " $2::text AS kind', self.target.name, self.target.kind)",
+    )
+    env = {"CLANDESTINO_MIGRATION_REPO": "POSTGRES", "CLANDESTINO_POSTGRES_CONNECTION_STRING": own}
+    if schema:
+        env["CLANDESTINO_POSTGRES_SCHEMA"] = schema
+
+    run = subprocess.run(
+        [CDT, "-m"], cwd=root, env={**clean_environ(), **env}, capture_output=True, text=True
+    )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    seen = _pg(own, lambda c: c.fetch("SELECT name, kind FROM public.seen"))
+    expected = (schema, "postgres-schema") if schema else (database, "postgres-database")
+    assert [tuple(row) for row in seen] == [expected]
+
+
+CONNECTIONS_SEEN = """
+from clandestino_interfaces import AbstractMigration
+from clandestino_postgres.infra import PostgresInfra
+
+
+class Migration(AbstractMigration):
+    infra = PostgresInfra()
+
+    async def up(self) -> None:
+        async with self.infra.connection() as conn:
+            await conn.execute(
+                "CREATE TABLE seen AS SELECT pg_backend_pid() AS pid, current_schema() AS schema,"
+                " (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                "  AND application_name LIKE 'clandestino%') AS sessions"
+            )
+
+    async def down(self) -> None:
+        pass
+"""
+
+
+def test_a_fleet_of_100_schemas_borrows_at_most_concurrency_connections(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "project"
+    kind = _postgres(postgres_url, 100)
+    fleet = Fleet(root, kind)
+    (root / "migrations" / "migration_2024_01_01_00_00_01_seen.py").write_text(CONNECTIONS_SEEN)
+    fleet.write_targets()
+    own = fleet.env["CLANDESTINO_POSTGRES_CONNECTION_STRING"]
+
+    run = fleet.cdt("-m", "--fleet", "--targets", "targets.txt", "--concurrency", "4")
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    union = " UNION ALL ".join(
+        f'SELECT pid, schema, sessions FROM "{name}".seen' for name in kind.names
+    )
+    rows = _pg(own, lambda c: c.fetch(union))
+    assert len(rows) == 100
+    # Each migration ran in its own schema, on a connection the pool lent it ...
+    assert sorted(row["schema"] for row in rows) == kind.names
+    # ... at most 4 of them over the whole fleet, never one per target ...
+    assert len({row["pid"] for row in rows}) <= 4
+    # ... and the server never saw more sessions of the run than the concurrency.
+    assert max(row["sessions"] for row in rows) <= 4 + 1
+
+
+def test_a_pooled_connection_goes_back_without_its_lock_or_search_path(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from clandestino.api import settings_for
+    from clandestino.events import Event
+    from clandestino_postgres.connect import ConnectionTarget
+    from clandestino_postgres.fleet import adapter
+    from clandestino_postgres.pool import PostgresServers
+
+    database = f"pool_{uuid.uuid4().hex[:10]}"
+    _pg(postgres_url, lambda c: c.execute(f'CREATE DATABASE "{database}"'))
+    own = _with_database(postgres_url, database)
+    (tmp_path / "migrations").mkdir()
+    settings = settings_for(None, "postgres", own, tmp_path)
+    held: list[Event] = []
+
+    async def run() -> tuple[int, int, str, int]:
+        servers = PostgresServers(settings, 1)
+        try:
+            target = adapter.target(settings, "acme", None)
+            store = servers.create_store(adapter.settings_for(settings, target), target, False)
+            await store.open()
+            try:
+                async with store.lock(0.0, lambda holder: held.append(holder)):  # type: ignore[arg-type]
+                    await store.ensure()
+                    lent = store._conn.get_server_pid()  # type: ignore[attr-defined]
+            finally:
+                await store.aclose()
+            where = ConnectionTarget.parse(own, 5)
+            again = await servers.borrow(where, keep=True)
+            try:
+                path = await again.fetchval("SHOW search_path")
+                locks = await again.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                )
+                return lent, again.get_server_pid(), path, locks
+            finally:
+                await servers.give_back(where, again)
+        finally:
+            await servers.aclose()
+
+    lent, reused, path, locks = asyncio.run(run())
+
+    assert reused == lent  # the same session, back from the pool
+    assert path == '"$user", public'
+    assert locks == 0
+    assert held == []
+
+
+@pytest.mark.parametrize("name", ["mongo", "elasticsearch"])
+def test_mongo_and_elasticsearch_targets_share_one_client_per_server(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from clandestino import api
+
+    url = request.getfixturevalue(f"{name}_url")
+    kind = _mongo(url, 12) if name == "mongo" else _elasticsearch(url, 12)
+    fleet = Fleet(tmp_path / "project", kind)
+    fleet.add("one")
+    for key, value in fleet.env.items():
+        monkeypatch.setenv(key, value)
+    if name == "mongo":
+        from clandestino_mongo.connect import MongoTarget as Where
+    else:
+        from clandestino_elasticsearch.connect import ElasticsearchTarget as Where  # type: ignore[assignment]
+    made: list[object] = []
+    original = Where.client
+
+    def counted(self: Any, **options: Any) -> Any:
+        # The lease's renewer runs in a thread with a loop of its own, and a client belongs to
+        # one loop: only the run's own clients are shared.
+        if threading.current_thread() is threading.main_thread():
+            made.append(options)
+        return original(self, **options)
+
+    monkeypatch.setattr(Where, "client", counted)
+
+    report = asyncio.run(api.migrate(cwd=fleet.root, fleet=kind.names))
+
+    assert report.ok, [o.error for o in report.failed]
+    assert report.count("applied") == 12
+    assert [kind.effects(n) for n in kind.names] == [1] * 12
+    assert len(made) == 1  # one client for the 12 targets on the server
+
+
+def test_rollback_and_status_of_a_fleet_from_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from clandestino import api
+
+    root = tmp_path / "project"
+    kind = _sqlite(root, 3)
+    fleet = Fleet(root, kind)
+    fleet.add("one")
+    fleet.add("two")
+    for key in [k for k in __import__("os").environ if k.startswith("CLANDESTINO_")]:
+        monkeypatch.delenv(key)
+    asked: list[list[str]] = []
+
+    async def work() -> tuple[Any, Any, Any, Any]:
+        up = await api.migrate(cwd=root, fleet=kind.names)
+        refused = await api.rollback(
+            cwd=root, fleet=kind.names, confirm=lambda names: asked.append(names) or False
+        )
+        down = await api.rollback(cwd=root, fleet=kind.names, confirm=lambda names: True)
+        listed = await api.status(cwd=root, fleet=kind.names)
+        return up, refused, down, listed
+
+    up, refused, down, listed = asyncio.run(work())
+
+    assert up.count("applied") == 3
+    assert refused.cancelled and asked == [kind.names]  # asked once, for the whole fleet
+    assert [o.status for o in down.outcomes] == ["applied"] * 3
+    assert [kind.effects(n) for n in kind.names] == [1, 1, 1]
+    assert [(o.target, o.state.applied, o.state.pending) for o in listed.outcomes] == [
+        (n, 1, 1) for n in kind.names
+    ]
+
+
+def test_help_lists_the_fleet_options() -> None:
+    run = subprocess.run([CDT, "-h"], env=clean_environ(), capture_output=True, text=True)
+    for option in ("--fleet", "--targets", "--concurrency", "--on-error", "--target ", "--only"):
+        assert option in run.stdout, option
+    assert "--failed" in run.stdout
+
+
+def test_an_elasticsearch_index_pattern_finds_prefixes_without_control_indices(
+    elasticsearch_url: str, tmp_path: Path
+) -> None:
+    from elasticsearch import Elasticsearch
+
+    client = Elasticsearch(elasticsearch_url, request_timeout=60)
+    group = f"t{uuid.uuid4().hex[:6]}"
+    for index in (f"{group}_acme_orders", f"{group}_acme_users", f"{group}_globex_orders"):
+        client.indices.create(index=index)
+    kind = _elasticsearch(elasticsearch_url, 0)
+    fleet = Fleet(tmp_path / "project", kind)
+    fleet.add("one")
+
+    found = fleet.cdt("-lm", "--targets-query", f"{group}_*", "--json")
+
+    assert found.returncode == 0, found.stdout + found.stderr
+    names = [row["target"] for row in events(found.stdout)[-1]["matrix"]]
+    assert names == [f"{group}_acme", f"{group}_globex"]
+    run = fleet.cdt("-m", "--targets-query", f"{group}_*", "--json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [kind.effects(n) for n in names] == [1, 1]
+    # Now their control indices exist: the same pattern finds the same two, and no more.
+    again = fleet.cdt("-lm", "--targets-query", f"{group}_*", "--json")
+    assert [row["target"] for row in events(again.stdout)[-1]["matrix"]] == names

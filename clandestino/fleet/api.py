@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from clandestino.backends import DEFAULT_BACKEND, Backend, load_backend, local_repository_path
@@ -18,7 +18,7 @@ from clandestino.fleet.sources import FleetChoice, choose, source_from_settings,
 from clandestino.fleet.state import remember
 from clandestino.fleet.targets import Target
 
-__all__ = ["FleetOptions", "fleet_targets", "run_fleet"]
+__all__ = ["FleetOptions", "fleet_targets", "rollback_fleet", "run_fleet"]
 
 DEFAULT_CONCURRENCY = 4
 
@@ -100,6 +100,26 @@ async def run_fleet(
     if not read_only:
         remember(settings, report)
     return report
+
+
+async def rollback_fleet(
+    settings: Settings,
+    fleet: FleetChoice | None,
+    options: FleetOptions,
+    emit: EventSink,
+    *,
+    steps: int | None = None,
+    to: str | None = None,
+    confirm: Callable[[list[str]], Awaitable[bool]] | None = None,
+) -> FleetReport:
+    """Roll back on every chosen target, after `confirm` (given the targets' names) said yes
+    once for the whole fleet; a no changes nothing and the report says `cancelled`."""
+    chosen = await fleet_targets(settings, fleet, options)
+    if chosen and confirm is not None and not await confirm([t.name for t in chosen]):
+        return FleetReport("down", cancelled=True)
+    return await run_fleet(
+        settings, fleet, options, "down", emit, steps=steps, to=to, targets=chosen
+    )
 
 
 def _backend(settings: Settings) -> Backend:

@@ -9,7 +9,7 @@ from typing import TextIO
 
 from clandestino.errors import ClandestinoError, UsageError
 from clandestino.events import EventSink
-from clandestino.fleet.api import FleetOptions, fleet_targets, run_fleet
+from clandestino.fleet.api import FleetOptions, rollback_fleet, run_fleet
 from clandestino.fleet.report import FleetReport
 from clandestino.fleet.targets import FleetSource
 
@@ -69,13 +69,22 @@ async def run_fleet_command(args: argparse.Namespace, out: TextIO) -> int:
         )
         return _exit(report)
     steps = args.steps or args.rollback or None
-    targets = await fleet_targets(settings, source, options)
-    if targets and not args.yes and not _confirm_rollback(args, len(targets), steps):
+
+    async def confirm(names: list[str]) -> bool:
+        return _confirm_rollback(args, len(names), steps)
+
+    report = await rollback_fleet(
+        settings,
+        source,
+        options,
+        emit,
+        steps=steps,
+        to=args.to,
+        confirm=None if args.yes else confirm,
+    )
+    if report.cancelled:
         print("Roll back cancelled: nothing changed", file=out)
         return 0
-    report = await run_fleet(
-        settings, source, options, "down", emit, to=args.to, steps=steps, targets=targets
-    )
     return _exit(report)
 
 

@@ -1,7 +1,9 @@
 """Scheduling one engine per target, a bounded number at a time, alongside other runners.
 
 K workers take targets in order, each opening the target's store, running the command and closing
-it again, so at most K targets hold connections at once however large the fleet is. A target
+it again, so at most K targets hold connections at once however large the fleet is. The stores
+borrow their connections from one pool or client per server (the adapter's `servers`), so a
+fleet of any size opens at most K connections to a server, not one per target. A target
 whose lock is held (another runner is at it) is tried with a lock timeout of zero, which every
 store answers at once, and is set aside; once every other target is done the runner comes back to
 the set-aside ones and waits for their locks as a single run would. Several runners thus share a
@@ -23,7 +25,7 @@ from clandestino.discovery import MigrationFile
 from clandestino.engine import Engine
 from clandestino.errors import ClandestinoError, LockTimeout
 from clandestino.events import Event, EventSink, LockWaiting
-from clandestino.fleet.adapter import FleetAdapter
+from clandestino.fleet.adapter import FleetAdapter, servers_for
 from clandestino.fleet.events import (
     FleetFinished,
     FleetStarted,
@@ -32,6 +34,7 @@ from clandestino.fleet.events import (
     TargetDone,
 )
 from clandestino.fleet.report import FleetDirection, FleetReport, TargetOutcome
+from clandestino.fleet.servers import OwnConnections, SharedServers
 from clandestino.fleet.targets import Target
 from clandestino.store import ControlStore, WaitCallback, opened
 
@@ -78,6 +81,7 @@ class FleetRunner:
         self._read_only = read_only
         self._classes: dict[str, type[AbstractMigration]] = {}
         self._stopping = False
+        self._servers: SharedServers = OwnConnections(backend)
 
     async def run(
         self, targets: list[Target], direction: FleetDirection, command: Command
@@ -87,9 +91,13 @@ class FleetRunner:
         self._emit(cast(Event, FleetStarted(str(direction), len(targets), self._concurrency)))
         outcomes: dict[str, TargetOutcome] = {}
         deferred: list[Target] = []
-        await self._pass(iter(targets), command, outcomes, deferred, first=True)
-        # Every other target is done: now wait for the ones another runner held.
-        await self._pass(iter(deferred), command, outcomes, [], first=False)
+        self._servers = servers_for(self._adapter, self._backend, self._settings, self._concurrency)
+        try:
+            await self._pass(iter(targets), command, outcomes, deferred, first=True)
+            # Every other target is done: now wait for the ones another runner held.
+            await self._pass(iter(deferred), command, outcomes, [], first=False)
+        finally:
+            await self._servers.aclose()
         report.outcomes = [outcomes[target.name] for target in targets]
         report.seconds = time.perf_counter() - started
         self._emit(cast(Event, FleetFinished(report)))
@@ -142,7 +150,7 @@ class FleetRunner:
 
         try:
             settings = self._adapter.settings_for(self._settings, target)
-            store = self._backend.create_store(settings, self._read_only)
+            store = self._servers.create_store(settings, target, self._read_only)
             async with opened(store):
                 watched = _LockWatch(store, visit)
                 engine = Engine(
