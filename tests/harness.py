@@ -550,3 +550,148 @@ class MongoHarness(BackendHarness):
 
 
 BACKENDS.append(MongoHarness)
+
+
+class MinioHarness(BackendHarness):
+    """The session's MinIO server; the `clandestino` bucket is fixed, so each test empties it.
+
+    server_url carries the keys as user-info (http://key:secret@host:port); the store ignores
+    user-info, as the original did, and reads the keys from their own settings."""
+
+    name = "minio"
+    server_fixture = "minio_url"
+    leaves_markers = True
+    concurrent_deployers = 10
+
+    def __init__(self, workdir: Path, server_url: str | None = None) -> None:
+        super().__init__(workdir, server_url)
+        assert server_url is not None
+        parts = urlsplit(server_url)
+        self.access_key, self.secret_key = parts.username or "", parts.password or ""
+        self.url = f"{parts.scheme}://{parts.hostname}:{parts.port}"
+        self._wipe()
+        self._run(lambda client: client.make_bucket("effects"))
+
+    def env(self) -> dict[str, str]:
+        return {
+            "CLANDESTINO_MIGRATION_REPO": "MINIO",
+            "CLANDESTINO_BUCKET_CONNECTION_STRING": self.url,
+            "CLANDESTINO_BUCKET_ACCESS_KEY": self.access_key,
+            "CLANDESTINO_BUCKET_SECRET_KEY": self.secret_key,
+        }
+
+    def effect_code(self, tag: str) -> EffectCode:
+        return EffectCode(
+            header="import io\nfrom clandestino_minio.infra import MinioInfra",
+            infra="MinioInfra()",
+            opening="self.infra.get_client() as client",
+            write=[
+                f'key = f"{{time.time_ns():020d}}-{tag}"',
+                'await client.put_object("effects", key, io.BytesIO(b"1"), 1)',
+            ],
+            read='[item async for item in client.list_objects("effects")]',
+            undo=[
+                'async for item in client.list_objects("effects"):',
+                f'    if item.object_name.endswith("-{tag}"):',
+                '        await client.remove_object("effects", item.object_name)',
+            ],
+        )
+
+    def server_address(self) -> Target:
+        return _tcp_address(self.url, 9000)
+
+    def env_via(self, host: str, port: int) -> dict[str, str]:
+        return {**self.env(), "CLANDESTINO_BUCKET_CONNECTION_STRING": f"http://{host}:{port}"}
+
+    def _run(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        async def run() -> T:
+            from miniopy_async import Minio
+
+            client = Minio(
+                urlsplit(self.url).netloc, self.access_key, self.secret_key, secure=False
+            )
+            try:
+                return await work(client)
+            finally:
+                await client.close_session()
+
+        return asyncio.run(run())
+
+    def _names(self, bucket: str) -> list[tuple[str, Any]]:
+        async def names(client: Any) -> list[tuple[str, Any]]:
+            if not await client.bucket_exists(bucket):
+                return []
+            items = client.list_objects(bucket, recursive=True)
+            return [(item.object_name, item.last_modified) async for item in items]
+
+        return self._run(names)
+
+    def effects(self) -> list[str]:
+        return [name.partition("-")[2] for name, _ in sorted(self._names("effects"))]
+
+    def remove_effects(self, tag: str) -> None:
+        for name, _ in self._names("effects"):
+            if name.endswith(f"-{tag}"):
+                self._run(lambda client, name=name: client.remove_object("effects", name))
+
+    def records(self) -> list[str]:
+        """Applied records: the index's (with a time) and the original's objects it has not
+        taken over, in the order written."""
+        import json
+        from datetime import datetime
+
+        async def index(client: Any) -> Any:
+            try:
+                response = await client.get_object("clandestino", ".clandestino/records.json")
+            except Exception:
+                return {"records": {}, "taken": []}
+            try:
+                return json.loads(await response.read())
+            finally:
+                response.release()
+
+        data = self._run(index)
+        found = [
+            (datetime.fromisoformat(entry["applied_at"]), name)
+            for name, entry in data["records"].items()
+            if entry.get("applied_at")
+        ]
+        found += [
+            (modified, name)
+            for name, modified in self._names("clandestino")
+            if not name.startswith(".clandestino/")
+            and name not in data["records"]
+            and name not in data["taken"]
+        ]
+        return [name for _, name in sorted(found)]
+
+    def control_exists(self) -> bool:
+        return bool(self._run(lambda client: client.bucket_exists("clandestino")))
+
+    def write_original_control(self, names: list[str]) -> None:
+        async def write(client: Any) -> None:
+            import io
+
+            if not await client.bucket_exists("clandestino"):
+                await client.make_bucket("clandestino")
+            for name in names:
+                await client.put_object("clandestino", name, io.BytesIO(b"1"), 1)
+
+        self._run(write)
+
+    def _wipe(self) -> None:
+        async def wipe(client: Any) -> None:
+            for bucket in ("clandestino", "effects"):
+                if not await client.bucket_exists(bucket):
+                    continue
+                async for item in client.list_objects(bucket, recursive=True):
+                    await client.remove_object(bucket, item.object_name)
+                await client.remove_bucket(bucket)
+
+        self._run(wipe)
+
+    def cleanup(self) -> None:
+        self._wipe()
+
+
+BACKENDS.append(MinioHarness)
