@@ -191,7 +191,7 @@ def _project_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Proj
 
 
 @pytest.fixture(
-    params=[backend for backend in BACKENDS if backend.leaves_markers],
+    params=[backend for backend in BACKENDS if backend.leaves_markers and backend.locks],
     ids=lambda harness_class: harness_class.name,
 )
 def lease_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:

@@ -50,6 +50,8 @@ class BackendHarness(ABC):
     reads_without_loop = False
     # Whether a failed step's rollback undoes all it did, so no clean-up down() is called.
     rollback_undoes_failed_steps = False
+    # Stores with a lock of their own; those without print that deployers need another one.
+    locks = True
 
     def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         self.workdir = workdir
@@ -695,3 +697,135 @@ class MinioHarness(BackendHarness):
 
 
 BACKENDS.append(MinioHarness)
+
+
+class QdrantHarness(BackendHarness):
+    """qdrant-client's local mode in a folder of the test's own (CLANDESTINO_TEST_QDRANT_URL for a
+    real server, whose `clandestino` collection each test drops).
+
+    Local mode is qdrant-client's in-process implementation of Qdrant's API, not a server: no
+    Qdrant server can be had on this machine. `path=` keeps it in files, so that `cdt`
+    subprocesses and this harness see the same records (one process at a time)."""
+
+    name = "qdrant"
+    leaves_markers = True
+    locks = False
+
+    def __init__(self, workdir: Path, server_url: str | None = None) -> None:
+        import os
+
+        super().__init__(workdir, server_url)
+        self.url = os.environ.get("CLANDESTINO_TEST_QDRANT_URL") or f"file://{workdir / 'qdrant'}"
+        self._run(self._drop)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "CLANDESTINO_MIGRATION_REPO": "QDRANT",
+            "CLANDESTINO_QDRANT_CONNECTION_STRING": self.url,
+        }
+
+    def effect_code(self, tag: str) -> EffectCode:
+        return EffectCode(
+            header="import uuid\nfrom qdrant_client import models\n"
+            "from clandestino_qdrant.infra import QdrantInfra",
+            infra="QdrantInfra()",
+            opening="self.infra.get_client() as client",
+            write=[
+                'if not await client.collection_exists("effects"):',
+                "    vectors = models.VectorParams(size=1, distance=models.Distance.COSINE)",
+                '    await client.create_collection("effects", vectors_config=vectors)',
+                f'payload = {{"tag": {tag!r}, "at": time.time_ns()}}',
+                "point = models.PointStruct(id=str(uuid.uuid4()), vector=[1.0], payload=payload)",
+                'await client.upsert("effects", points=[point])',
+            ],
+            read='await client.count("effects")',
+            undo=[
+                f"match = models.MatchValue(value={tag!r})",
+                'condition = models.FieldCondition(key="tag", match=match)',
+                "selector = models.FilterSelector(filter=models.Filter(must=[condition]))",
+                'await client.delete("effects", points_selector=selector)',
+            ],
+        )
+
+    def _run(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        async def run() -> T:
+            from qdrant_client import AsyncQdrantClient
+
+            if self.url.startswith("file://"):
+                client = AsyncQdrantClient(path=self.url.removeprefix("file://"))
+            else:
+                client = AsyncQdrantClient(url=self.url, check_compatibility=False)
+            try:
+                return await work(client)
+            finally:
+                await client.close()
+
+        return asyncio.run(run())
+
+    @staticmethod
+    async def _drop(client: Any) -> None:
+        for collection in ("clandestino", "effects"):
+            if await client.collection_exists(collection):
+                await client.delete_collection(collection)
+
+    def _payloads(self, collection: str) -> list[dict[str, Any]]:
+        async def read(client: Any) -> list[dict[str, Any]]:
+            if not await client.collection_exists(collection):
+                return []
+            points, _ = await client.scroll(collection, limit=100_000, with_payload=True)
+            return [point.payload for point in points]
+
+        return self._run(read)
+
+    def effects(self) -> list[str]:
+        return [str(p["tag"]) for p in sorted(self._payloads("effects"), key=lambda p: p["at"])]
+
+    def remove_effects(self, tag: str) -> None:
+        async def remove(client: Any) -> None:
+            from qdrant_client import models
+
+            condition = models.FieldCondition(key="tag", match=models.MatchValue(value=tag))
+            selector = models.FilterSelector(filter=models.Filter(must=[condition]))
+            await client.delete("effects", points_selector=selector)
+
+        self._run(remove)
+
+    def records(self) -> list[str]:
+        from datetime import UTC, datetime
+
+        def at(payload: dict[str, Any]) -> datetime:
+            parsed = datetime.fromisoformat(str(payload["created_at"]))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+        applied = [p for p in self._payloads("clandestino") if p.get("created_at")]
+        return [str(p["name"]) for p in sorted(applied, key=at)]
+
+    def control_exists(self) -> bool:
+        return bool(self._run(lambda client: client.collection_exists("clandestino")))
+
+    def write_original_control(self, names: list[str]) -> None:
+        """The original's points exactly: id from the name's SHA-256, vector [1], payload name
+        and str(utcnow()). (The original's own code cannot write to local mode.)"""
+        import datetime
+        import hashlib
+
+        async def write(client: Any) -> None:
+            from qdrant_client import models
+
+            if not await client.collection_exists("clandestino"):
+                vectors = models.VectorParams(size=1, distance=models.Distance.COSINE)
+                await client.create_collection("clandestino", vectors_config=vectors)
+            for name in names:
+                point_id = str(uuid.UUID(hex=hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]))
+                created = str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None))
+                payload = {"name": name, "created_at": created}
+                point = models.PointStruct(id=point_id, vector=[1], payload=payload)
+                await client.upsert("clandestino", points=[point])
+
+        self._run(write)
+
+    def cleanup(self) -> None:
+        self._run(self._drop)
+
+
+BACKENDS.append(QdrantHarness)
