@@ -32,6 +32,9 @@ class Changed(Exception):
 class Stored:
     body: bytes
     etag: str
+    # Seconds since the object was written, by the server's clock (its Date less the object's
+    # Last-Modified, both to the second); None if the server sent either header unreadable.
+    age: float | None = None
 
 
 async def read(client: Minio, key: str) -> Stored | None:
@@ -45,7 +48,10 @@ async def read(client: Minio, key: str) -> Stored | None:
         raise
     try:
         body = await response.read()
-        return Stored(body, response.headers.get("ETag", "").strip('"'))
+        etag = response.headers.get("ETag", "").strip('"')
+        return Stored(
+            body, etag, _age(response.headers.get("Date"), response.headers.get("Last-Modified"))
+        )
     finally:
         response.release()
 
@@ -96,3 +102,14 @@ async def create_bucket(client: Minio) -> None:
         # Another deployer made it first.
         if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
             raise
+
+
+def _age(date: str | None, last_modified: str | None) -> float | None:
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return (
+            parsedate_to_datetime(date or "") - parsedate_to_datetime(last_modified or "")
+        ).total_seconds()
+    except (TypeError, ValueError):
+        return None

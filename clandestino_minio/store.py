@@ -201,7 +201,7 @@ class MinioStore:
 
     @asynccontextmanager
     async def _lock(self, timeout: float, on_wait: WaitCallback) -> AsyncIterator[None]:
-        document = MinioLease(self.client, self._fence, self._target.client)
+        document = MinioLease(self.client, self._fence, self._target.client, self._lease_seconds)
         held = lease_lock(document, timeout, self._lease_seconds, on_wait, self._target.where)
         async with AsyncExitStack() as stack:
             await self._call("lock", lambda: stack.enter_async_context(held))

@@ -64,8 +64,8 @@ def test_a_second_claim_of_the_lock_is_refused(minio: Project) -> None:
             async def no_fence(token: str) -> None:
                 return None
 
-            a = MinioLease(first, no_fence, target.client)
-            b = MinioLease(second, no_fence, target.client)
+            a = MinioLease(first, no_fence, target.client, 30)
+            b = MinioLease(second, no_fence, target.client, 30)
             mine = await a.create("deployer-a", "token-a")
             theirs = await b.create("deployer-b", "token-b")
             return mine, theirs, await b.read()
@@ -96,7 +96,7 @@ def test_an_ex_holder_whose_lease_was_taken_over_records_nothing(minio: Project)
                 await old.applied()
                 await old.record("migration_2024_01_01_00_00_01_first", "sum", 1)
                 # What a waiter does once the old holder has stalled past its lease:
-                document = MinioLease(new.client, new._fence, target.client)
+                document = MinioLease(new.client, new._fence, target.client, 60)
                 current = await document.read()
                 assert current is not None
                 taken = await document.take_over(current, "new-deployer", "new-token")
