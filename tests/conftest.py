@@ -159,11 +159,11 @@ def mongo_url(server_folders: ServerFolders) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def minio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def minio_url(server_folders: ServerFolders) -> Iterator[str]:
     """The session's MinIO server as http://ACCESS_KEY:SECRET_KEY@host:port (keys as user-info)."""
     from tests.servers.minio import minio_server
 
-    with minio_server(tmp_path_factory.mktemp("minio")) as server:
+    with minio_server(server_folders.make("minio")) as server:
         scheme, _, address = server.url.partition("://")
         yield f"{scheme}://{server.access_key}:{server.secret_key}@{address}"
 
