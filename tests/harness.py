@@ -670,6 +670,36 @@ class MinioHarness(BackendHarness):
     def control_exists(self) -> bool:
         return bool(self._run(lambda client: client.bucket_exists("clandestino")))
 
+    def get_json(self, key: str) -> Any:
+        """An object of the control bucket, parsed; None if it is not there."""
+        import json
+
+        async def get(client: Any) -> Any:
+            try:
+                response = await client.get_object("clandestino", key)
+            except Exception:
+                return None
+            try:
+                return json.loads(await response.read())
+            finally:
+                response.release()
+
+        return self._run(get)
+
+    def put_json(self, key: str, document: Any) -> None:
+        """Write an object of the control bucket unconditionally, as an intruder would."""
+        import io
+        import json
+
+        body = json.dumps(document).encode()
+
+        async def put(client: Any) -> None:
+            if not await client.bucket_exists("clandestino"):
+                await client.make_bucket("clandestino")
+            await client.put_object("clandestino", key, io.BytesIO(body), len(body))
+
+        self._run(put)
+
     def write_original_control(self, names: list[str]) -> None:
         async def write(client: Any) -> None:
             import io
