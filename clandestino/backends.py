@@ -37,10 +37,16 @@ _BUILT_IN = {
     "postgres": "clandestino_postgres.backend:backend",
     "mongo": "clandestino_mongo.backend:backend",
     "elasticsearch": "clandestino_elasticsearch.backend:backend",
+    "minio": "clandestino_minio.backend:backend",
+    "qdrant": "clandestino_qdrant.backend:backend",
 }
-_EXTRAS = {"postgres": "postgres", "mongo": "mongo", "elasticsearch": "elasticsearch"}
-# Accepted by the original's later versions, through packages of their own; not here yet.
-_NOT_YET = {"minio": "MinIO", "qdrant": "Qdrant"}
+_EXTRAS = {
+    "postgres": "postgres",
+    "mongo": "mongo",
+    "elasticsearch": "elasticsearch",
+    "minio": "minio",
+    "qdrant": "qdrant",
+}
 
 
 @dataclass(frozen=True)
@@ -95,12 +101,6 @@ def load_backend(name: str, source: str = f"{MIGRATION_REPO}=") -> Backend:
     if target is None:
         target = installed_backends().get(key)
     if target is None:
-        if key in _NOT_YET:
-            raise ConfigurationError(
-                f"{source}{name}: {_NOT_YET[key]} is not supported yet by this clandestino",
-                "keep the original tool for it for now, or use POSTGRES, MONGO, ELASTICSEARCH "
-                "or SQLITE",
-            )
         if key in _EXTRAS:
             raise BackendNotInstalled(
                 f"{source}{name} needs the {key} backend, which is not installed",

@@ -158,6 +158,16 @@ def mongo_url(server_folders: ServerFolders) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def minio_url(server_folders: ServerFolders) -> Iterator[str]:
+    """The session's MinIO server as http://ACCESS_KEY:SECRET_KEY@host:port (keys as user-info)."""
+    from tests.servers.minio import minio_server
+
+    with minio_server(server_folders.make("minio")) as server:
+        scheme, _, address = server.url.partition("://")
+        yield f"{scheme}://{server.access_key}:{server.secret_key}@{address}"
+
+
 def _started(request: pytest.FixtureRequest, tmp_path: Path) -> BackendHarness:
     harness_class: type[BackendHarness] = request.param
     server = harness_class.server_fixture
@@ -181,7 +191,7 @@ def _project_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Proj
 
 
 @pytest.fixture(
-    params=[backend for backend in BACKENDS if backend.leaves_markers],
+    params=[backend for backend in BACKENDS if backend.leaves_markers and backend.locks],
     ids=lambda harness_class: harness_class.name,
 )
 def lease_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:

@@ -52,6 +52,8 @@ class BackendHarness(ABC):
     reads_without_loop = False
     # Whether a failed step's rollback undoes all it did, so no clean-up down() is called.
     rollback_undoes_failed_steps = False
+    # Stores with a lock of their own; those without print that deployers need another one.
+    locks = True
 
     def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         self.workdir = workdir
@@ -587,3 +589,310 @@ class MongoHarness(BackendHarness):
 
 
 BACKENDS.append(MongoHarness)
+
+
+class MinioHarness(BackendHarness):
+    """The session's MinIO server; the `clandestino` bucket is fixed, so each test empties it.
+
+    server_url carries the keys as user-info (http://key:secret@host:port); the store ignores
+    user-info, as the original did, and reads the keys from their own settings."""
+
+    name = "minio"
+    server_fixture = "minio_url"
+    leaves_markers = True
+    concurrent_deployers = 10
+
+    def __init__(self, workdir: Path, server_url: str | None = None) -> None:
+        super().__init__(workdir, server_url)
+        assert server_url is not None
+        parts = urlsplit(server_url)
+        self.access_key, self.secret_key = parts.username or "", parts.password or ""
+        self.url = f"{parts.scheme}://{parts.hostname}:{parts.port}"
+        self._wipe()
+        self._run(lambda client: client.make_bucket("effects"))
+
+    def env(self) -> dict[str, str]:
+        return {
+            "CLANDESTINO_MIGRATION_REPO": "MINIO",
+            "CLANDESTINO_BUCKET_CONNECTION_STRING": self.url,
+            "CLANDESTINO_BUCKET_ACCESS_KEY": self.access_key,
+            "CLANDESTINO_BUCKET_SECRET_KEY": self.secret_key,
+        }
+
+    def effect_code(self, tag: str) -> EffectCode:
+        return EffectCode(
+            header="import io\nfrom clandestino_minio.infra import MinioInfra",
+            infra="MinioInfra()",
+            opening="self.infra.get_client() as client",
+            write=[
+                f'key = f"{{time.time_ns():020d}}-{tag}"',
+                'await client.put_object("effects", key, io.BytesIO(b"1"), 1)',
+            ],
+            read='[item async for item in client.list_objects("effects")]',
+            undo=[
+                'async for item in client.list_objects("effects"):',
+                f'    if item.object_name.endswith("-{tag}"):',
+                '        await client.remove_object("effects", item.object_name)',
+            ],
+        )
+
+    def server_address(self) -> Target:
+        return _tcp_address(self.url, 9000)
+
+    def env_via(self, host: str, port: int) -> dict[str, str]:
+        return {**self.env(), "CLANDESTINO_BUCKET_CONNECTION_STRING": f"http://{host}:{port}"}
+
+    def _run(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        async def run() -> T:
+            from miniopy_async import Minio
+
+            client = Minio(
+                urlsplit(self.url).netloc, self.access_key, self.secret_key, secure=False
+            )
+            try:
+                return await work(client)
+            finally:
+                await client.close_session()
+
+        return asyncio.run(run())
+
+    def _names(self, bucket: str) -> list[tuple[str, Any]]:
+        async def names(client: Any) -> list[tuple[str, Any]]:
+            if not await client.bucket_exists(bucket):
+                return []
+            items = client.list_objects(bucket, recursive=True)
+            return [(item.object_name, item.last_modified) async for item in items]
+
+        return self._run(names)
+
+    def effects(self) -> list[str]:
+        return [name.partition("-")[2] for name, _ in sorted(self._names("effects"))]
+
+    def remove_effects(self, tag: str) -> None:
+        for name, _ in self._names("effects"):
+            if name.endswith(f"-{tag}"):
+                self._run(lambda client, name=name: client.remove_object("effects", name))
+
+    def records(self) -> list[str]:
+        """Applied records: the index's (with a time) and the original's objects it has not
+        taken over, in the order written."""
+        import json
+        from datetime import datetime
+
+        async def index(client: Any) -> Any:
+            try:
+                response = await client.get_object("clandestino", ".clandestino/records.json")
+            except Exception:
+                return {"records": {}, "taken": []}
+            try:
+                return json.loads(await response.read())
+            finally:
+                response.release()
+
+        data = self._run(index)
+        found = [
+            (datetime.fromisoformat(entry["applied_at"]), name)
+            for name, entry in data["records"].items()
+            if entry.get("applied_at")
+        ]
+        found += [
+            (modified, name)
+            for name, modified in self._names("clandestino")
+            if not name.startswith(".clandestino/")
+            and name not in data["records"]
+            and name not in data["taken"]
+        ]
+        return [name for _, name in sorted(found)]
+
+    def control_exists(self) -> bool:
+        return bool(self._run(lambda client: client.bucket_exists("clandestino")))
+
+    def get_json(self, key: str) -> Any:
+        """An object of the control bucket, parsed; None if it is not there."""
+        import json
+
+        async def get(client: Any) -> Any:
+            try:
+                response = await client.get_object("clandestino", key)
+            except Exception:
+                return None
+            try:
+                return json.loads(await response.read())
+            finally:
+                response.release()
+
+        return self._run(get)
+
+    def put_json(self, key: str, document: Any) -> None:
+        """Write an object of the control bucket unconditionally, as an intruder would."""
+        import io
+        import json
+
+        body = json.dumps(document).encode()
+
+        async def put(client: Any) -> None:
+            if not await client.bucket_exists("clandestino"):
+                await client.make_bucket("clandestino")
+            await client.put_object("clandestino", key, io.BytesIO(body), len(body))
+
+        self._run(put)
+
+    def write_original_control(self, names: list[str]) -> None:
+        async def write(client: Any) -> None:
+            import io
+
+            if not await client.bucket_exists("clandestino"):
+                await client.make_bucket("clandestino")
+            for name in names:
+                await client.put_object("clandestino", name, io.BytesIO(b"1"), 1)
+
+        self._run(write)
+
+    def _wipe(self) -> None:
+        async def wipe(client: Any) -> None:
+            for bucket in ("clandestino", "effects"):
+                if not await client.bucket_exists(bucket):
+                    continue
+                async for item in client.list_objects(bucket, recursive=True):
+                    await client.remove_object(bucket, item.object_name)
+                await client.remove_bucket(bucket)
+
+        self._run(wipe)
+
+    def cleanup(self) -> None:
+        self._wipe()
+
+
+BACKENDS.append(MinioHarness)
+
+
+class QdrantHarness(BackendHarness):
+    """qdrant-client's local mode in a folder of the test's own (CLANDESTINO_TEST_QDRANT_URL for a
+    real server, whose `clandestino` collection each test drops).
+
+    Local mode is qdrant-client's in-process implementation of Qdrant's API, not a server: no
+    Qdrant server can be had on this machine. `path=` keeps it in files, so that `cdt`
+    subprocesses and this harness see the same records (one process at a time)."""
+
+    name = "qdrant"
+    leaves_markers = True
+    locks = False
+
+    def __init__(self, workdir: Path, server_url: str | None = None) -> None:
+        import os
+
+        super().__init__(workdir, server_url)
+        self.url = os.environ.get("CLANDESTINO_TEST_QDRANT_URL") or f"file://{workdir / 'qdrant'}"
+        self._run(self._drop)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "CLANDESTINO_MIGRATION_REPO": "QDRANT",
+            "CLANDESTINO_QDRANT_CONNECTION_STRING": self.url,
+        }
+
+    def effect_code(self, tag: str) -> EffectCode:
+        return EffectCode(
+            header="import uuid\nfrom qdrant_client import models\n"
+            "from clandestino_qdrant.infra import QdrantInfra",
+            infra="QdrantInfra()",
+            opening="self.infra.get_client() as client",
+            write=[
+                'if not await client.collection_exists("effects"):',
+                "    vectors = models.VectorParams(size=1, distance=models.Distance.COSINE)",
+                '    await client.create_collection("effects", vectors_config=vectors)',
+                f'payload = {{"tag": {tag!r}, "at": time.time_ns()}}',
+                "point = models.PointStruct(id=str(uuid.uuid4()), vector=[1.0], payload=payload)",
+                'await client.upsert("effects", points=[point])',
+            ],
+            read='await client.count("effects")',
+            undo=[
+                f"match = models.MatchValue(value={tag!r})",
+                'condition = models.FieldCondition(key="tag", match=match)',
+                "selector = models.FilterSelector(filter=models.Filter(must=[condition]))",
+                'await client.delete("effects", points_selector=selector)',
+            ],
+        )
+
+    def _run(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        async def run() -> T:
+            from qdrant_client import AsyncQdrantClient
+
+            if self.url.startswith("file://"):
+                client = AsyncQdrantClient(path=self.url.removeprefix("file://"))
+            else:
+                client = AsyncQdrantClient(url=self.url, check_compatibility=False)
+            try:
+                return await work(client)
+            finally:
+                await client.close()
+
+        return asyncio.run(run())
+
+    @staticmethod
+    async def _drop(client: Any) -> None:
+        for collection in ("clandestino", "effects"):
+            if await client.collection_exists(collection):
+                await client.delete_collection(collection)
+
+    def _payloads(self, collection: str) -> list[dict[str, Any]]:
+        async def read(client: Any) -> list[dict[str, Any]]:
+            if not await client.collection_exists(collection):
+                return []
+            points, _ = await client.scroll(collection, limit=100_000, with_payload=True)
+            return [point.payload for point in points]
+
+        return self._run(read)
+
+    def effects(self) -> list[str]:
+        return [str(p["tag"]) for p in sorted(self._payloads("effects"), key=lambda p: p["at"])]
+
+    def remove_effects(self, tag: str) -> None:
+        async def remove(client: Any) -> None:
+            from qdrant_client import models
+
+            condition = models.FieldCondition(key="tag", match=models.MatchValue(value=tag))
+            selector = models.FilterSelector(filter=models.Filter(must=[condition]))
+            await client.delete("effects", points_selector=selector)
+
+        self._run(remove)
+
+    def records(self) -> list[str]:
+        from datetime import UTC, datetime
+
+        def at(payload: dict[str, Any]) -> datetime:
+            parsed = datetime.fromisoformat(str(payload["created_at"]))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+        applied = [p for p in self._payloads("clandestino") if p.get("created_at")]
+        return [str(p["name"]) for p in sorted(applied, key=at)]
+
+    def control_exists(self) -> bool:
+        return bool(self._run(lambda client: client.collection_exists("clandestino")))
+
+    def write_original_control(self, names: list[str]) -> None:
+        """The original's points exactly: id from the name's SHA-256, vector [1], payload name
+        and str(utcnow()). (The original's own code cannot write to local mode.)"""
+        import datetime
+        import hashlib
+
+        async def write(client: Any) -> None:
+            from qdrant_client import models
+
+            if not await client.collection_exists("clandestino"):
+                vectors = models.VectorParams(size=1, distance=models.Distance.COSINE)
+                await client.create_collection("clandestino", vectors_config=vectors)
+            for name in names:
+                point_id = str(uuid.UUID(hex=hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]))
+                created = str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None))
+                payload = {"name": name, "created_at": created}
+                point = models.PointStruct(id=point_id, vector=[1], payload=payload)
+                await client.upsert("clandestino", points=[point])
+
+        self._run(write)
+
+    def cleanup(self) -> None:
+        self._run(self._drop)
+
+
+BACKENDS.append(QdrantHarness)

@@ -17,6 +17,8 @@ PACKAGES = [
     "clandestino_postgres",
     "clandestino_mongo",
     "clandestino_elasticsearch",
+    "clandestino_minio",
+    "clandestino_qdrant",
 ]
 # Never shipped: the tests, the benchmark and the tools' virtualenvs it makes, the Java launcher of
 # the test node and its build output, caches, virtualenvs, databases.
@@ -80,7 +82,7 @@ def test_the_wheel_declares_the_command_and_the_backends(dist: Path) -> None:
         ]
         text = archive.read(entry_points).decode()
     assert "cdt = clandestino.cli:main" in text
-    for backend in ("sqlite", "postgres", "mongo", "elasticsearch"):
+    for backend in ("sqlite", "postgres", "mongo", "elasticsearch", "minio", "qdrant"):
         assert f"{backend} = clandestino_{backend}.backend:backend" in text
 
 

@@ -21,7 +21,12 @@ from tests.interruptions import error_lines, refused_then_repaired, start_and_wa
 from tests.servers.proxy import TcpProxy
 
 OK, ERROR = "✅", "⚠️"
-SERVER_NAMES = {"postgres": "PostgreSQL", "mongo": "MongoDB", "elasticsearch": "Elasticsearch"}
+SERVER_NAMES = {
+    "postgres": "PostgreSQL",
+    "mongo": "MongoDB",
+    "elasticsearch": "Elasticsearch",
+    "minio": "MinIO",
+}
 # Through the proxy: a short connect timeout, so that a driver looking for the server again after
 # the cut gives up soon; a lease long enough that the run meets the lost connection (and finishes
 # cleaning up) well before the lease it can no longer renew runs out.

@@ -31,20 +31,26 @@ ORIGINAL = [
 @pytest.fixture(scope="session")
 def original_cdt() -> Path:
     """The original's `cdt`, installed once per set of versions."""
-    key = "-".join(spec.replace("clandestino", "c").replace("==", "") for spec in ORIGINAL)
+    return install_original(ORIGINAL)
+
+
+def install_original(specs: list[str]) -> Path:
+    """The `cdt` of a virtualenv holding `specs`, installed once per set of versions."""
+    key = "-".join(spec.replace("clandestino", "c").replace("==", "") for spec in specs)
     default = Path.home() / ".cache" / "clandestino-tests" / f"original-{key}"
-    venv = Path(os.environ.get("CLANDESTINO_ORIGINAL_VENV", default))
+    given = os.environ.get("CLANDESTINO_ORIGINAL_VENV") if specs == ORIGINAL else None
+    venv = Path(given or default)
     done = venv / "installed"
     if not done.exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         pip = subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "--quiet", *ORIGINAL],
+            [str(venv / "bin" / "pip"), "install", "--quiet", *specs],
             capture_output=True,
             text=True,
         )
         if pip.returncode != 0:
             skip_outside_ci(f"cannot install the original from PyPI: {pip.stderr[-300:]}")
-        done.write_text("\n".join(ORIGINAL))
+        done.write_text("\n".join(specs))
     return venv / "bin" / "cdt"
 
 

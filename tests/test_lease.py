@@ -16,11 +16,18 @@ from typing import Any
 import pytest
 
 from tests.conftest import Project
-from tests.harness import ElasticsearchHarness, MongoHarness
+from tests.harness import ElasticsearchHarness, MinioHarness, MongoHarness
 from tests.interruptions import error_lines
 
 # A clock far enough off that, judged by it, any lease of these tests would have run out.
 SKEW_SECONDS = 3600
+
+
+def _skew(project: Project) -> int:
+    """S3 servers refuse a request signed more than 15 minutes off their clock (MinIO says
+    RequestTimeTooSkewed, exit 3): ten minutes, still a hundred leases, for MinIO."""
+    return 600 if isinstance(project.harness, MinioHarness) else SKEW_SECONDS
+
 
 SKEWED_CLOCK = textwrap.dedent(
     """\
@@ -105,6 +112,16 @@ def _take_the_lock_over(project: Project) -> None:
         )
         locks.update_one({"_id": "migration-fence"}, {"$set": {"epoch": epoch}})
         return
+    if isinstance(harness, MinioHarness):
+        # The intruder's lease, then its stamp on the records object (what its fence writes).
+        harness.put_json(".clandestino/lock.json", _minio_lock("intruder/1", "intruder", 300))
+        records = harness.get_json(".clandestino/records.json")
+        assert records is not None and records["holder"], records
+        harness.put_json(
+            ".clandestino/records.json",
+            {**records, "holder": "intruder", "seq": records["seq"] + 1},
+        )
+        return
     assert isinstance(harness, ElasticsearchHarness)
     index = f"{harness.control}_lock"
     current = harness.client.get(index=index, id="migration-lock")["_source"]
@@ -157,7 +174,7 @@ def test_a_waiter_whose_clock_is_an_hour_ahead_does_not_take_a_live_lock(
             "CLANDESTINO_LOCK_LEASE": "5",
             "CLANDESTINO_LOCK_TIMEOUT": "7",
             "PYTHONPATH": str(hook),
-            "CLOCK_SKEW": str(SKEW_SECONDS),
+            "CLOCK_SKEW": str(_skew(project)),
         },
     )
     _, holder_err = holder.communicate(timeout=60)
@@ -182,7 +199,7 @@ def test_a_holder_whose_clock_is_an_hour_behind_keeps_its_lock(
         env={
             "CLANDESTINO_LOCK_LEASE": "5",
             "PYTHONPATH": str(hook),
-            "CLOCK_SKEW": str(-SKEW_SECONDS),
+            "CLOCK_SKEW": str(-_skew(project)),
         },
     )
     _wait_for(project.harness.started_marker("slow"), holder)
@@ -228,6 +245,10 @@ def _leave_a_dead_holders_lock(project: Project) -> None:
             {"_id": "migration-lock", "owner": "dead/1", "token": "dead", "epoch": 1}
             | {"since": long_ago, "until": long_ago}
         )
+        return
+    if isinstance(harness, MinioHarness):
+        # The server dates the object now; a negative lease makes it expired already.
+        harness.put_json(".clandestino/lock.json", _minio_lock("dead/1", "dead", -1))
         return
     assert isinstance(harness, ElasticsearchHarness)
     harness.client.index(
@@ -346,6 +367,19 @@ def _store_and_lease(project: Project) -> tuple[Any, Any]:
             return _MongoLease(lock, 5, mongo._renewal_collection)
 
         return mongo, _Lazy(mongo_lease)
+    if isinstance(harness, MinioHarness):
+        from clandestino.config import load_settings
+        from clandestino_minio.connect import MinioTarget
+        from clandestino_minio.lease import MinioLease
+        from clandestino_minio.store import MinioStore
+
+        minio_target = MinioTarget.from_settings(load_settings(project.root, environ=project.env))
+        minio = MinioStore(minio_target, 5)
+
+        def minio_lease() -> Any:
+            return MinioLease(minio.client, minio._fence, minio_target.client, 5)
+
+        return minio, _Lazy(minio_lease)
     assert isinstance(harness, ElasticsearchHarness)
     from clandestino.config import load_settings
     from clandestino_elasticsearch.connect import ElasticsearchTarget
@@ -372,3 +406,12 @@ class _Lazy:
         if self._made is None:
             self._made = self._make()
         return getattr(self._made, name)
+
+
+def _minio_lock(owner: str, token: str, lease_seconds: float) -> dict[str, Any]:
+    since = datetime.now(UTC) - timedelta(hours=1)
+    return {"owner": owner, "token": token, "since": since.isoformat()} | {
+        "lease_seconds": lease_seconds,
+        "released": False,
+        "nonce": token,
+    }
