@@ -61,7 +61,7 @@ def minio_binary() -> Path:
     log = folder / "build.log"
     with log.open("wb") as output:
         done = subprocess.run(
-            ["go", "install", f"{MINIO_MODULE}@{MINIO_VERSION}"],
+            [_go(), "install", f"{MINIO_MODULE}@{MINIO_VERSION}"],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -71,6 +71,20 @@ def minio_binary() -> Path:
     if done.returncode != 0 or not binary.is_file():
         raise RuntimeError(f"building MinIO failed; see {log}:\n{log.read_text()[-3000:]}")
     return binary
+
+
+def _go() -> str:
+    """The Go toolchain: on PATH, or where Go's own installer puts it (/usr/local/go), which a
+    clean login PATH does not name."""
+    import shutil
+
+    found = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
+    if found is None:
+        raise RuntimeError(
+            "building the MinIO test server needs Go 1.24 or later: install it from go.dev or"
+            f" point {TEST_URL} at a MinIO server of your own"
+        )
+    return found
 
 
 @contextmanager
