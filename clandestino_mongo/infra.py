@@ -1,6 +1,8 @@
 """What a MongoDB migration uses to reach the database.
 
-    async with self.infra.get_database() as db:   # a pymongo AsyncDatabase (the URL's default)
+    async with self.infra.get_database() as db:   # a pymongo AsyncDatabase (the URL's default),
+                                                  # whose aggregate()/list_indexes()/watch() also
+                                                  # work unawaited, as Motor's did
     self.infra.client                             # the run's AsyncMongoClient
     self.infra.session                            # the migration's transaction, or None
 
@@ -56,15 +58,17 @@ class MongoInfra:
 
     @asynccontextmanager
     async def get_database(self) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+        from clandestino_mongo.motor_style import motor_style
+
         if self._client is not None and self._database_name is not None:
-            yield self._client[self._database_name]
+            yield motor_style(self._client[self._database_name])
             return
         from clandestino_mongo.connect import MongoTarget
 
         target = MongoTarget.parse(self._standalone_url(), timeout=10.0)
         client = target.client()
         try:
-            yield client[target.database]
+            yield motor_style(client[target.database])
         finally:
             await client.close()
 

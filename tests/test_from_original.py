@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ ORIGINAL = [
     "clandestino-sqlite==0.1.3",
     "clandestino-postgres==0.1.1",
     "clandestino-mongo==0.1.1",
+    "clandestino-elasticsearch==0.1.1",
 ]
 
 
@@ -334,5 +336,172 @@ def test_a_postgres_team_with_psycopg_code_and_a_key_value_string_switches(
 
         listing = team.run(CDT, "-lm")
         assert not password or password not in listing.stdout + listing.stderr
+    finally:
+        team.harness.cleanup()
+
+
+MOTOR_EFFECT = """\
+import time
+
+from clandestino_interfaces import AbstractMigration
+from clandestino_mongo.infra import MongoInfra
+
+
+class Migration(AbstractMigration):
+    infra = MongoInfra()
+
+    async def up(self) -> None:
+        async with self.infra.get_database() as db:
+            await db.effects.insert_one({{"tag": {tag!r}, "at": time.time_ns()}})
+            await db.effects.create_index("tag")
+            found = await db.effects.find({{"tag": {tag!r}}}).to_list(None)
+            assert len(found) == 1, found
+            async for document in db.effects.find({{"tag": {tag!r}}}):
+                assert document["tag"] == {tag!r}
+            # Motor's aggregate() hands back its cursor at once, without an await.
+            grouped = await db.effects.aggregate(
+                [{{"$match": {{"tag": {tag!r}}}}},
+                 {{"$group": {{"_id": "$tag", "n": {{"$sum": 1}}}}}}]
+            ).to_list(None)
+            assert grouped == [{{"_id": {tag!r}, "n": 1}}], grouped
+            assert "effects" in await db.list_collection_names()
+
+    async def down(self) -> None:
+        async with self.infra.get_database() as db:
+            await db.effects.delete_many({{"tag": {tag!r}}})
+"""
+
+
+class MongoTeam(SqliteTeam):
+    """A team's project on MongoDB, its migrations written against Motor, as the original's
+    `get_database()` handed out."""
+
+    def __init__(self, base: Path, url: str) -> None:
+        from tests.harness import MongoHarness
+
+        self.harness = MongoHarness(base / "backend", url)
+        self.base = base
+        self.root = base / "app"
+        self.migrations = self.root / "migrations"
+        self.migrations.mkdir(parents=True)
+        self.env = {**clean_environ(), **self.harness.env()}
+
+    def effects(self) -> list[str]:
+        return self.harness.effects()
+
+    def records(self) -> list[str]:
+        return self.harness.records()
+
+
+def test_a_mongo_team_with_motor_code_switches(
+    original_cdt: Path, tmp_path: Path, mongo_url: str
+) -> None:
+    team = MongoTeam(tmp_path, mongo_url)
+    try:
+        applied = [
+            team.add("migration_2024_01_01_00_00_01_add-users", MOTOR_EFFECT.format(tag="users")),
+            team.add("migration_2024_01_01_00_00_02_orders", MOTOR_EFFECT.format(tag="orders")),
+        ]
+        by_original = team.run(original_cdt, "-m")
+        assert by_original.returncode == 0, by_original.stdout + by_original.stderr
+        control = list(team.harness.database.clandestino.find({}, {"_id": 0}))
+        assert control[0] == {"name": "clandestino init"}, control
+        assert [sorted(document) for document in control[1:]] == [["created_at", "name"]] * 2
+        assert team.records() == applied and team.effects() == ["users", "orders"]
+        new = [team.add("migration_2024_02_01_00_00_01_items", MOTOR_EFFECT.format(tag="items"))]
+
+        _switch_and_check(team, applied, new, ["users", "orders", "items"])
+    finally:
+        team.harness.cleanup()
+
+
+ELASTICSEARCH_EFFECT = """\
+import time
+
+from clandestino_interfaces import AbstractMigration
+from clandestino_elasticsearch.infra import ElasticsearchInfra
+
+EFFECTS = {index!r}
+
+
+class Migration(AbstractMigration):
+    infra = ElasticsearchInfra()
+
+    async def up(self) -> None:
+        async with self.infra.get_client() as es:
+            await es.index(index=EFFECTS, document={{"tag": {tag!r}, "at": time.time_ns()}})
+
+    async def down(self) -> None:
+        async with self.infra.get_client() as es:
+            await es.delete_by_query(
+                index=EFFECTS, query={{"term": {{"tag.keyword": {tag!r}}}}}, refresh=True
+            )
+"""
+
+
+class ElasticsearchTeam(SqliteTeam):
+    """A team's project on Elasticsearch with the original's control index, `clandestino`."""
+
+    def __init__(self, base: Path, url: str) -> None:
+        from tests.harness import ElasticsearchHarness
+
+        self.harness = ElasticsearchHarness(base / "backend", url)
+        self.base = base
+        self.root = base / "app"
+        self.migrations = self.root / "migrations"
+        self.migrations.mkdir(parents=True)
+        self.harness.control = "clandestino"  # the original's, fixed
+        env = self.harness.env()
+        del env["CLANDESTINO_CONTROL_TABLE"]
+        self.env = {**clean_environ(), **env}
+
+    def effect(self, tag: str) -> str:
+        return ELASTICSEARCH_EFFECT.format(index=self.harness.effects_index, tag=tag)
+
+    def effects(self) -> list[str]:
+        return self.harness.effects()
+
+    def records(self) -> list[str]:
+        return self.harness.records()
+
+
+def test_an_elasticsearch_team_switches_within_a_second_of_the_originals_run(
+    original_cdt: Path, tmp_path: Path, elasticsearch_url: str
+) -> None:
+    """The original indexes its records without a refresh: a run started right after it must
+    still see them (it used to apply them again)."""
+    team = ElasticsearchTeam(tmp_path, elasticsearch_url)
+    for index in ("clandestino", "clandestino_lock"):
+        if team.harness.client.indices.exists(index=index):
+            team.harness.client.close()
+            skip_outside_ci(f"the server already has an index {index!r}, which this test needs")
+    try:
+        applied = [
+            team.add("migration_2024_01_01_00_00_01_add-users", team.effect("users")),
+            team.add("migration_2024_01_01_00_00_02_orders", team.effect("orders")),
+        ]
+        by_original = team.run(original_cdt, "-m")
+        original_done = time.monotonic()
+        assert by_original.returncode == 0, by_original.stdout + by_original.stderr
+        new = [team.add("migration_2024_02_01_00_00_01_items", team.effect("items"))]
+        started_after = time.monotonic() - original_done
+        migrated = team.run(CDT, "-m")
+
+        assert started_after < 1.0, started_after
+        assert migrated.returncode == 0, migrated.stderr
+        lines = step_lines(migrated.stdout)
+        assert lines == [f"-> running {name} ⏭️" for name in applied] + [
+            f"-> running {new[0]} ✅"
+        ], migrated.stdout
+        init = team.harness.client.get(index="clandestino", id="init")["_source"]
+        assert init == {"name": "clandestino init"}
+        assert team.records() == applied + new
+        assert team.effects() == ["users", "orders", "items"]
+        check = team.run(CDT, "-lm", "--check")
+        assert check.returncode == 0, check.stdout + check.stderr
+        rolled = team.run(CDT, "-rm", "-y")
+        assert rolled.returncode == 0, rolled.stderr
+        assert f"-> rolling back {new[0]} ✅" in step_lines(rolled.stdout)
+        assert team.records() == applied and team.effects() == ["users", "orders"]
     finally:
         team.harness.cleanup()
