@@ -193,3 +193,69 @@ def test_a_hanging_migration_is_stopped_by_the_migration_timeout(
     assert again.returncode == 0, again.stderr
     assert harness.effects() == ["before", "hanging"]
     assert harness.records() == [before.stem, hanging.stem]
+
+
+HOLD_AT_EXIT = """
+
+import atexit as _atexit
+
+
+def _hold_the_process_at_exit() -> None:
+    # The test looks at the lock while this process still lives, then lets it end.
+    Path({reached!r}).write_text("at exit")
+    deadline = time.monotonic() + 60
+    while not Path({go!r}).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+_atexit.register(_hold_the_process_at_exit)
+"""
+
+
+def test_sigterm_lets_go_of_the_postgres_lock_while_the_process_still_lives(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """A session lock is freed by the server when the session ends, so looking after the process
+    exited proves nothing. Here the terminated run is held alive at its very end (an atexit hook
+    of its migration): its lock must be gone then, and a second deployer get it at once."""
+    from tests.harness import PostgresHarness
+
+    harness = PostgresHarness(tmp_path / "backend", postgres_url)
+    root = tmp_path / "project"
+    root.mkdir()
+    project = Project(root, harness)
+    try:
+        before = project.add_effect("done_before")
+        reached, go = tmp_path / "at-exit", tmp_path / "go"
+        slow = project.add(
+            harness.effect_migration("terminated", sleep=60)
+            + HOLD_AT_EXIT.format(reached=str(reached), go=str(go)),
+            "terminated",
+        )
+        run = start_and_wait_for(project, "terminated")
+        run.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while not reached.exists():
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, "the terminated run never reached its exit"
+            time.sleep(0.05)
+
+        held = harness.query(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE l.locktype = 'advisory' AND d.datname = current_database()"
+        )
+        slow.write_text(harness.effect_migration("terminated"))  # its author makes it quick
+        second = project.cdt("-m", env={"CLANDESTINO_LOCK_TIMEOUT": "1"})
+        alive = run.poll() is None
+        go.touch()
+        out, err = run.communicate(timeout=60)
+
+        assert alive, "the terminated run ended before the second deployer was done"
+        assert held == [(0,)], held
+        assert second.returncode == 0, second.stderr
+        assert "waiting for the lock" not in second.stdout
+        assert run.returncode == 143, (out, err)
+        assert sorted(harness.effects()) == ["done_before", "terminated"]
+        assert harness.records() == [before.stem, slow.stem]
+    finally:
+        harness.cleanup()
