@@ -363,6 +363,60 @@ def test_one_failed_target_leaves_the_others_applied_and_failed_reruns_only_it(
     assert "Fleet of 0" in nothing.stdout
 
 
+@pytest.mark.parametrize("name", KINDS)
+def test_failed_on_one_machine_is_rerun_by_a_runner_on_another(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Two runners in working directories of their own (two machines) share a fleet: the target
+    runner A failed is exactly the one runner B's `--failed` runs; neither keeps a local file."""
+    import shutil
+
+    size = 6
+    shared = tmp_path / "shared"
+    if name == "sqlite":
+        kind = _sqlite(shared, size)
+    else:
+        kind = {"postgres": _postgres, "mongo": _mongo, "elasticsearch": _elasticsearch}[name](
+            request.getfixturevalue(f"{name}_url"), size
+        )
+    a, b = Fleet(tmp_path / "machine_a", kind), Fleet(tmp_path / "machine_b", kind)
+    a.add("one")
+    a.add("two")
+    shutil.copytree(a.root / "migrations", b.root / "migrations", dirs_exist_ok=True)
+    if name == "sqlite":
+        # The files are the fleet: the targets file lives beside them, on storage both share.
+        shared.mkdir(parents=True, exist_ok=True)
+        targets = shared / "targets.txt"
+        targets.write_text("".join(f"{n} {shared / n}.db\n" for n in kind.names))
+    else:
+        for runner in (a, b):
+            runner.write_targets()
+        targets = Path("targets.txt")
+    bad = kind.names[2]
+    kind.poison(bad, True)
+
+    first = a.cdt("-m", "--fleet", "--targets", str(targets))
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert [kind.effects(n) for n in kind.names] == [0 if n == bad else 2 for n in kind.names]
+
+    kind.poison(bad, False)
+    again = b.cdt("-m", "--failed", "--targets", str(targets), "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {e["target"] for e in events(again.stdout) if e.get("target")} == {bad}
+    assert [kind.effects(n) for n in kind.names] == [2] * size
+
+    # B's success is A's news too, and nothing was kept on either machine alone.
+    for runner in (a, b):
+        nothing = runner.cdt("-m", "--failed", "--targets", str(targets))
+        assert nothing.returncode == 0 and "Fleet of 0" in nothing.stdout, nothing.stdout
+        assert not (runner.root / ".clandestino-fleet.json").exists()
+    # The outcomes are no migration of any target's.
+    clean = b.cdt("-lm", "--fleet", "--targets", str(targets), "--check", "--json")
+    assert clean.returncode == 0, clean.stdout
+    rows = events(clean.stdout)[-1]["matrix"]
+    assert [row["state"]["applied"] for row in rows] == [2] * size
+
+
 def test_without_a_terminal_one_line_per_target_then_a_summary_naming_the_failed(
     pg_fleet: Fleet,
 ) -> None:
