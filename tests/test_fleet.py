@@ -849,3 +849,56 @@ def test_an_elasticsearch_index_pattern_finds_prefixes_without_control_indices(
     # Now their control indices exist: the same pattern finds the same two, and no more.
     again = fleet.cdt("-lm", "--targets-query", f"{group}_*", "--json")
     assert [row["target"] for row in events(again.stdout)[-1]["matrix"]] == names
+
+
+SLOW_MIGRATION = """
+import asyncio
+
+from clandestino_interfaces import AbstractMigration
+
+
+class Migration(AbstractMigration):
+    async def up(self) -> None:
+        await asyncio.sleep(0.8)
+
+    async def down(self) -> None:
+        pass
+"""
+
+
+def test_a_mongo_fleet_of_20_databases_opens_few_connections(
+    mongo_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's own count of connections made, over a 20-database fleet run: the run's
+    shared client and one renewal client for the whole fleet, not a renewal client per target."""
+    import asyncio
+
+    from pymongo import MongoClient
+
+    from clandestino import api
+
+    kind = _mongo(mongo_url, 20)
+    fleet = Fleet(tmp_path / "project", kind)
+    fleet.add("one")
+    # Each step outlasts a few renewals (a lease of 1 s renews every 0.25 s): each target's
+    # renewer does talk to the server.
+    (fleet.root / "migrations" / "migration_2024_01_01_00_00_02_slow.py").write_text(
+        SLOW_MIGRATION
+    )
+    for key, value in {**fleet.env, "CLANDESTINO_LOCK_LEASE": "1"}.items():
+        monkeypatch.setenv(key, value)
+    watcher: Any = MongoClient(mongo_url, maxPoolSize=1)
+
+    def created() -> int:
+        return int(watcher.admin.command("serverStatus")["connections"]["totalCreated"])
+
+    before = created()
+    report = asyncio.run(api.migrate(cwd=fleet.root, fleet=kind.names))
+    opened = created() - before
+
+    assert report.ok, [o.error for o in report.failed]
+    assert [kind.effects(n) for n in kind.names] == [1] * 20
+    print(f"connections opened for a 20-database MongoDB fleet: {opened}")
+    # Per client: 2 monitoring connections and its pool's; the run has three clients (the
+    # targets', the fleet's outcomes', the lease renewals'), whatever the fleet's size.
+    assert opened <= 16, opened
