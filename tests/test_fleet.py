@@ -882,9 +882,7 @@ def test_a_mongo_fleet_of_20_databases_opens_few_connections(
     fleet.add("one")
     # Each step outlasts a few renewals (a lease of 1 s renews every 0.25 s): each target's
     # renewer does talk to the server.
-    (fleet.root / "migrations" / "migration_2024_01_01_00_00_02_slow.py").write_text(
-        SLOW_MIGRATION
-    )
+    (fleet.root / "migrations" / "migration_2024_01_01_00_00_02_slow.py").write_text(SLOW_MIGRATION)
     for key, value in {**fleet.env, "CLANDESTINO_LOCK_LEASE": "1"}.items():
         monkeypatch.setenv(key, value)
     watcher: Any = MongoClient(mongo_url, maxPoolSize=1)

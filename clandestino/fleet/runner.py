@@ -38,6 +38,7 @@ from clandestino.fleet.servers import OwnConnections, SharedServers
 from clandestino.fleet.state import FleetState
 from clandestino.fleet.targets import Target
 from clandestino.identity import deployer_identity
+from clandestino.lease import renewal_host
 from clandestino.store import ControlStore, WaitCallback, opened
 
 if TYPE_CHECKING:
@@ -99,9 +100,12 @@ class FleetRunner:
         deferred: list[Target] = []
         self._servers = servers_for(self._adapter, self._backend, self._settings, self._concurrency)
         try:
-            await self._pass(iter(targets), command, outcomes, deferred, first=True)
-            # Every other target is done: now wait for the ones another runner held.
-            await self._pass(iter(deferred), command, outcomes, [], first=False)
+            # One lease-renewal thread, loop and client per server for the whole run (stores
+            # with lease locks), not one per target held.
+            with renewal_host():
+                await self._pass(iter(targets), command, outcomes, deferred, first=True)
+                # Every other target is done: now wait for the ones another runner held.
+                await self._pass(iter(deferred), command, outcomes, [], first=False)
         finally:
             await self._servers.aclose()
             if self._state is not None:
