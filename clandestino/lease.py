@@ -22,21 +22,34 @@ nothing and stops with LockLost (exit 3).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import contextvars
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from clandestino.errors import DatabaseUnavailable, LockTimeout
 from clandestino.identity import deployer_identity
 from clandestino.store import LockHolder, WaitCallback
 
-__all__ = ["Lease", "LeaseDocument", "LockLost", "Renewer", "lease_lock"]
+__all__ = [
+    "Lease",
+    "LeaseDocument",
+    "LockLost",
+    "RenewalHost",
+    "Renewer",
+    "lease_lock",
+    "renewal_client",
+    "renewal_host",
+]
+
+C = TypeVar("C")
 
 # How often a waiter looks at the lock document again.
 _POLL_SECONDS = 0.2
@@ -191,8 +204,85 @@ async def _acquire(
         await asyncio.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
+class RenewalHost:
+    """One renewal thread and event loop for a whole fleet run, with one renewal client per
+    server: the renewals of the K targets held at once run as tasks on it, instead of a thread,
+    a loop and a client (its own connections) per target. A migration blocking the run's loop
+    still cannot starve it: it is a thread of its own all the same."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._clients: dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
+        self._started = threading.Lock()
+
+    def submit(self, work: Any) -> concurrent.futures.Future[Any]:
+        with self._started:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(
+                    target=self._loop.run_forever, name="clandestino-leases", daemon=True
+                )
+                self._thread.start()
+        return asyncio.run_coroutine_threadsafe(work, self._loop)
+
+    def client(self, key: str, make: Callable[[], C], close: Callable[[C], Awaitable[None]]) -> C:
+        """The host's client for `key` (a server), made on first use; call in the host's loop."""
+        if key not in self._clients:
+            self._clients[key] = (make(), close)
+        client: C = self._clients[key][0]
+        return client
+
+    def close(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+
+        async def close_clients() -> None:
+            clients, self._clients = list(self._clients.values()), {}
+            for client, close in clients:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(close(client), 2)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(close_clients(), loop).result(timeout=5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        if not thread.is_alive():
+            loop.close()
+        self._loop = self._thread = None
+
+
+# The fleet run's host, seen by the locks its targets take (each worker task inherits it).
+_HOST: contextvars.ContextVar[RenewalHost | None] = contextvars.ContextVar(
+    "clandestino_renewal_host", default=None
+)
+
+
+@contextlib.contextmanager
+def renewal_host() -> Any:
+    """Renew every lease taken within the block on one shared host, closed on leaving."""
+    host = RenewalHost()
+    token = _HOST.set(host)
+    try:
+        yield host
+    finally:
+        _HOST.reset(token)
+        host.close()
+
+
+def renewal_client(
+    key: str, make: Callable[[], C], close: Callable[[C], Awaitable[None]]
+) -> C | None:
+    """In a renewal running on a fleet's host: that host's client for `key`, shared by every
+    target on the server; None in a run of its own (the renewer then makes and closes its own)."""
+    host = _HOST.get()
+    return host.client(key, make, close) if host is not None else None
+
+
 class _Renewal:
-    """Renews the lease from a thread with its own event loop, which a blocked run cannot stop."""
+    """Renews the lease from a thread with its own event loop, which a blocked run cannot stop
+    (a fleet's shared `RenewalHost`, or a thread for this lock alone)."""
 
     def __init__(
         self,
@@ -208,14 +298,22 @@ class _Renewal:
         self._owner_loop = owner_loop
         self._owner_task = owner_task
         self._stopping = threading.Event()
+        self._host = _HOST.get()
+        self._hosted: concurrent.futures.Future[Any] | None = None
         self._thread = threading.Thread(target=self._run, name="clandestino-lease", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        if self._host is not None:
+            self._hosted = self._host.submit(self._renew_until_stopped())
+        else:
+            self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._thread.is_alive():
+        if self._hosted is not None:
+            with contextlib.suppress(Exception):
+                self._hosted.result(timeout=self._lease / _RENEWALS_PER_LEASE + 2)
+        elif self._thread.is_alive():
             self._thread.join(timeout=self._lease / _RENEWALS_PER_LEASE + 2)
 
     def _run(self) -> None:
@@ -234,6 +332,9 @@ class _Renewal:
         return True
 
     async def _renew_until_stopped(self) -> None:
+        if self._host is not None:
+            # This task's own context: the store's renewer asks it for the host's client.
+            _HOST.set(self._host)
         interval = self._lease / _RENEWALS_PER_LEASE
         state = self._state
         try:

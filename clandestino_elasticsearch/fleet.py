@@ -18,7 +18,9 @@ from clandestino.fleet.targets import Target
 from clandestino_elasticsearch.backend import ELASTICSEARCH_CONNECTION_STRING
 
 if TYPE_CHECKING:
+    from clandestino.fleet.sources import FleetChoice
     from clandestino.store import ControlStore
+    from clandestino_elasticsearch.fleet_state import ElasticsearchFleetState
 
 __all__ = ["ElasticsearchFleet", "ElasticsearchServers", "adapter", "control_index"]
 
@@ -58,6 +60,13 @@ class ElasticsearchFleet:
 
     def servers(self, settings: Settings, concurrency: int) -> ElasticsearchServers:
         return ElasticsearchServers(settings, concurrency)
+
+    def state(self, settings: Settings, source: FleetChoice | None) -> ElasticsearchFleetState:
+        """The fleet's outcomes, in a hidden index of the configured cluster."""
+        from clandestino_elasticsearch.connect import ElasticsearchTarget
+        from clandestino_elasticsearch.fleet_state import ElasticsearchFleetState
+
+        return ElasticsearchFleetState(ElasticsearchTarget.from_settings(settings))
 
     async def find(self, settings: Settings, pattern: str) -> list[Target]:
         """Prefixes from the index pattern `pattern` (`tenant_*`): each prefix with a control

@@ -43,7 +43,7 @@ from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import ApiError, ConflictError, NotFoundError
 
 from clandestino.errors import ClandestinoError
-from clandestino.lease import Lease, LockLost, lease_lock
+from clandestino.lease import Lease, LockLost, lease_lock, renewal_client
 from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, Interruption, WaitCallback, utc_from_text
 from clandestino_elasticsearch.connect import ElasticsearchTarget, database_error
@@ -346,12 +346,16 @@ class ElasticsearchStore:
 
     @asynccontextmanager
     async def _renewal_client(self) -> AsyncIterator[AsyncElasticsearch]:
-        """A client of its own, for the renewal thread's event loop."""
-        client = self._target.client()
+        """A client of the renewal loop's: a fleet's host shares one per cluster between its
+        targets; a run of its own makes one and closes it."""
+        target = self._target
+        shared = renewal_client(_cluster_key(target), target.client, _close_client)
+        client = shared or target.client()
         try:
             yield client
         finally:
-            await client.close()
+            if shared is None:
+                await client.close()
 
     def bind_infra(self, declared: object) -> object | None:
         if isinstance(declared, ElasticsearchInfra):
@@ -522,6 +526,17 @@ class _ElasticsearchRenewer:
         return await _write_if(
             self._es, self._index, mine, mine, _until(self._clock, self._lease_ms)
         )
+
+
+def _cluster_key(target: ElasticsearchTarget) -> str:
+    """The cluster and the credentials its client is made with (in memory only)."""
+    from clandestino_elasticsearch.connect import _revealed
+
+    return repr((target.node, sorted((k, repr(_revealed(v))) for k, v in target.options.items())))
+
+
+async def _close_client(client: AsyncElasticsearch) -> None:
+    await client.close()
 
 
 def _until(clock: ServerClock | None, lease_ms: float) -> int | None:

@@ -17,7 +17,9 @@ from clandestino_mongo.backend import MONGO_CONNECTION_STRING
 from clandestino_mongo.backend import connection_string as configured_url
 
 if TYPE_CHECKING:
+    from clandestino.fleet.sources import FleetChoice
     from clandestino.store import ControlStore
+    from clandestino_mongo.fleet_state import MongoFleetState
 
 __all__ = ["MongoFleet", "MongoServers", "adapter", "with_database"]
 
@@ -44,6 +46,15 @@ class MongoFleet:
 
     def servers(self, settings: Settings, concurrency: int) -> MongoServers:
         return MongoServers(settings, concurrency)
+
+    def state(self, settings: Settings, source: FleetChoice | None) -> MongoFleetState:
+        """The fleet's outcomes, in a collection of the configured database."""
+        from clandestino_mongo.connect import MongoTarget
+        from clandestino_mongo.fleet_state import MongoFleetState
+
+        return MongoFleetState(
+            MongoTarget.parse(configured_url(settings), settings.connect_timeout)
+        )
 
     async def find(self, settings: Settings, pattern: str) -> list[Target]:
         """Databases whose whole name matches the regular expression `pattern`."""

@@ -29,7 +29,7 @@ from pymongo import ASCENDING
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from clandestino.errors import ClandestinoError
-from clandestino.lease import Lease, LockLost, lease_lock
+from clandestino.lease import Lease, LockLost, lease_lock, renewal_client
 from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, Interruption, WaitCallback
 from clandestino_mongo.connect import MongoTarget, ServerFacts, database_error
@@ -275,13 +275,16 @@ class MongoStore:
 
     @asynccontextmanager
     async def _renewal_collection(self) -> AsyncIterator[AsyncCollection[Document]]:
-        """The lock collection through a client of its own, for the renewal thread's loop."""
-        client = self._target.client()
+        """The lock collection through a client of the renewal loop's: a fleet's host shares
+        one per server between its targets; a run of its own makes one and closes it."""
+        target = self._target
+        shared = renewal_client(_server_key(target), target.client, _close_client)
+        client = shared or target.client()
         try:
-            yield client[self._target.database][self._lock_collection]
+            yield client[target.database][self._lock_collection]
         finally:
-            with contextlib.suppress(PyMongoError, TimeoutError):
-                await asyncio.wait_for(client.close(), _CLEAN_UP_SECONDS)
+            if shared is None:
+                await _close_client(client)
 
     def bind_infra(self, declared: object) -> object | None:
         if isinstance(declared, MongoInfra) and declared.targets_configured_database():
@@ -447,6 +450,18 @@ class _MongoRenewer:
             [{"$set": {"until": {"$add": ["$$NOW", self._lease_ms]}}}],
         )
         return mine if done.matched_count == 1 else None
+
+
+def _server_key(target: MongoTarget) -> str:
+    """The target's URL without its database: the same for every database of one server."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(target.url.reveal())._replace(path="/"))
+
+
+async def _close_client(client: AsyncMongoClient[Document]) -> None:
+    with contextlib.suppress(PyMongoError, TimeoutError):
+        await asyncio.wait_for(client.close(), _CLEAN_UP_SECONDS)
 
 
 def _taken_over() -> LockLost:

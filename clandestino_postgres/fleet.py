@@ -18,6 +18,8 @@ from clandestino_postgres.backend import POSTGRES_CONNECTION_STRING, POSTGRES_SC
 from clandestino_postgres.backend import connection_string as configured_url
 
 if TYPE_CHECKING:
+    from clandestino.fleet.sources import FleetChoice
+    from clandestino_postgres.fleet_state import PostgresFleetState
     from clandestino_postgres.pool import PostgresServers
 
 __all__ = ["PostgresFleet", "adapter", "with_search_path"]
@@ -63,6 +65,15 @@ class PostgresFleet:
         from clandestino_postgres.pool import PostgresServers
 
         return PostgresServers(settings, concurrency)
+
+    def state(self, settings: Settings, source: FleetChoice | None) -> PostgresFleetState:
+        """The fleet's outcomes, in a table of the configured schema on the configured server."""
+        from clandestino_postgres.backend import schema
+        from clandestino_postgres.connect import ConnectionTarget
+        from clandestino_postgres.fleet_state import PostgresFleetState
+
+        where = ConnectionTarget.parse(configured_url(settings), settings.connect_timeout)
+        return PostgresFleetState(where, schema(settings))
 
     async def find(self, settings: Settings, pattern: str) -> list[Target]:
         """Schemas whose name is LIKE `pattern` (`tenant_%`), PostgreSQL's own ones left out."""

@@ -363,6 +363,60 @@ def test_one_failed_target_leaves_the_others_applied_and_failed_reruns_only_it(
     assert "Fleet of 0" in nothing.stdout
 
 
+@pytest.mark.parametrize("name", KINDS)
+def test_failed_on_one_machine_is_rerun_by_a_runner_on_another(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Two runners in working directories of their own (two machines) share a fleet: the target
+    runner A failed is exactly the one runner B's `--failed` runs; neither keeps a local file."""
+    import shutil
+
+    size = 6
+    shared = tmp_path / "shared"
+    if name == "sqlite":
+        kind = _sqlite(shared, size)
+    else:
+        kind = {"postgres": _postgres, "mongo": _mongo, "elasticsearch": _elasticsearch}[name](
+            request.getfixturevalue(f"{name}_url"), size
+        )
+    a, b = Fleet(tmp_path / "machine_a", kind), Fleet(tmp_path / "machine_b", kind)
+    a.add("one")
+    a.add("two")
+    shutil.copytree(a.root / "migrations", b.root / "migrations", dirs_exist_ok=True)
+    if name == "sqlite":
+        # The files are the fleet: the targets file lives beside them, on storage both share.
+        shared.mkdir(parents=True, exist_ok=True)
+        targets = shared / "targets.txt"
+        targets.write_text("".join(f"{n} {shared / n}.db\n" for n in kind.names))
+    else:
+        for runner in (a, b):
+            runner.write_targets()
+        targets = Path("targets.txt")
+    bad = kind.names[2]
+    kind.poison(bad, True)
+
+    first = a.cdt("-m", "--fleet", "--targets", str(targets))
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert [kind.effects(n) for n in kind.names] == [0 if n == bad else 2 for n in kind.names]
+
+    kind.poison(bad, False)
+    again = b.cdt("-m", "--failed", "--targets", str(targets), "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {e["target"] for e in events(again.stdout) if e.get("target")} == {bad}
+    assert [kind.effects(n) for n in kind.names] == [2] * size
+
+    # B's success is A's news too, and nothing was kept on either machine alone.
+    for runner in (a, b):
+        nothing = runner.cdt("-m", "--failed", "--targets", str(targets))
+        assert nothing.returncode == 0 and "Fleet of 0" in nothing.stdout, nothing.stdout
+        assert not (runner.root / ".clandestino-fleet.json").exists()
+    # The outcomes are no migration of any target's.
+    clean = b.cdt("-lm", "--fleet", "--targets", str(targets), "--check", "--json")
+    assert clean.returncode == 0, clean.stdout
+    rows = events(clean.stdout)[-1]["matrix"]
+    assert [row["state"]["applied"] for row in rows] == [2] * size
+
+
 def test_without_a_terminal_one_line_per_target_then_a_summary_naming_the_failed(
     pg_fleet: Fleet,
 ) -> None:
@@ -725,7 +779,8 @@ def test_mongo_and_elasticsearch_targets_share_one_client_per_server(
     assert report.ok, [o.error for o in report.failed]
     assert report.count("applied") == 12
     assert [kind.effects(n) for n in kind.names] == [1] * 12
-    assert len(made) == 1  # one client for the 12 targets on the server
+    # One client for the 12 targets on the server, one for the fleet's outcomes (--failed).
+    assert len(made) == 2, made
 
 
 def test_rollback_and_status_of_a_fleet_from_python(
@@ -795,3 +850,54 @@ def test_an_elasticsearch_index_pattern_finds_prefixes_without_control_indices(
     # Now their control indices exist: the same pattern finds the same two, and no more.
     again = fleet.cdt("-lm", "--targets-query", f"{group}_*", "--json")
     assert [row["target"] for row in events(again.stdout)[-1]["matrix"]] == names
+
+
+SLOW_MIGRATION = """
+import asyncio
+
+from clandestino_interfaces import AbstractMigration
+
+
+class Migration(AbstractMigration):
+    async def up(self) -> None:
+        await asyncio.sleep(0.8)
+
+    async def down(self) -> None:
+        pass
+"""
+
+
+def test_a_mongo_fleet_of_20_databases_opens_few_connections(
+    mongo_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's own count of connections made, over a 20-database fleet run: the run's
+    shared client and one renewal client for the whole fleet, not a renewal client per target."""
+    import asyncio
+
+    from pymongo import MongoClient
+
+    from clandestino import api
+
+    kind = _mongo(mongo_url, 20)
+    fleet = Fleet(tmp_path / "project", kind)
+    fleet.add("one")
+    # Each step outlasts a few renewals (a lease of 1 s renews every 0.25 s): each target's
+    # renewer does talk to the server.
+    (fleet.root / "migrations" / "migration_2024_01_01_00_00_02_slow.py").write_text(SLOW_MIGRATION)
+    for key, value in {**fleet.env, "CLANDESTINO_LOCK_LEASE": "1"}.items():
+        monkeypatch.setenv(key, value)
+    watcher: Any = MongoClient(mongo_url, maxPoolSize=1)
+
+    def created() -> int:
+        return int(watcher.admin.command("serverStatus")["connections"]["totalCreated"])
+
+    before = created()
+    report = asyncio.run(api.migrate(cwd=fleet.root, fleet=kind.names))
+    opened = created() - before
+
+    assert report.ok, [o.error for o in report.failed]
+    assert [kind.effects(n) for n in kind.names] == [1] * 20
+    print(f"connections opened for a 20-database MongoDB fleet: {opened}")
+    # Per client: 2 monitoring connections and its pool's; the run has three clients (the
+    # targets', the fleet's outcomes', the lease renewals'), whatever the fleet's size.
+    assert opened <= 16, opened

@@ -15,7 +15,7 @@ from clandestino.fleet.commands import migrate_command, rollback_command, status
 from clandestino.fleet.report import FleetDirection, FleetReport
 from clandestino.fleet.runner import Command, FleetRunner, OnError
 from clandestino.fleet.sources import FleetChoice, choose, source_from_settings, targets_of
-from clandestino.fleet.state import remember
+from clandestino.fleet.state import fleet_state
 from clandestino.fleet.targets import Target
 
 __all__ = ["FleetOptions", "fleet_targets", "rollback_fleet", "run_fleet"]
@@ -48,10 +48,16 @@ async def fleet_targets(
     settings: Settings, fleet: FleetChoice | None, options: FleetOptions
 ) -> list[Target]:
     adapter = adapter_for(_backend(settings))
-    everything = await targets_of(settings, adapter, fleet or source_from_settings(settings))
-    return choose(
-        everything, settings, target=options.target, only=options.only, failed=options.failed
-    )
+    source = fleet or source_from_settings(settings)
+    everything = await targets_of(settings, adapter, source)
+    failed: list[str] | None = None
+    if options.failed:
+        state = fleet_state(adapter, settings, source)
+        try:
+            failed = list(await state.failed())
+        finally:
+            await state.aclose()
+    return choose(everything, settings, target=options.target, only=options.only, failed=failed)
 
 
 async def run_fleet(
@@ -92,13 +98,14 @@ async def run_fleet(
         concurrency=options.concurrency,
         on_error=options.on_error,
         read_only=read_only,
+        state=None
+        if read_only
+        else fleet_state(adapter, settings, fleet or source_from_settings(settings)),
     )
     if not chosen:
         emit(Warned("the fleet has no targets (check the targets file, query or --only)"))
     with migrations_importable(settings.migrations_dir):
         report = await runner.run(chosen, direction, command)
-    if not read_only:
-        remember(settings, report)
     return report
 
 

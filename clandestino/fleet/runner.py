@@ -24,7 +24,7 @@ from clandestino.config import Settings
 from clandestino.discovery import MigrationFile
 from clandestino.engine import Engine
 from clandestino.errors import ClandestinoError, LockTimeout
-from clandestino.events import Event, EventSink, LockWaiting
+from clandestino.events import Event, EventSink, LockWaiting, Warned
 from clandestino.fleet.adapter import FleetAdapter, servers_for
 from clandestino.fleet.events import (
     FleetFinished,
@@ -35,7 +35,10 @@ from clandestino.fleet.events import (
 )
 from clandestino.fleet.report import FleetDirection, FleetReport, TargetOutcome
 from clandestino.fleet.servers import OwnConnections, SharedServers
+from clandestino.fleet.state import FleetState
 from clandestino.fleet.targets import Target
+from clandestino.identity import deployer_identity
+from clandestino.lease import renewal_host
 from clandestino.store import ControlStore, WaitCallback, opened
 
 if TYPE_CHECKING:
@@ -70,6 +73,7 @@ class FleetRunner:
         concurrency: int = 4,
         on_error: OnError = "continue",
         read_only: bool = False,
+        state: FleetState | None = None,
     ) -> None:
         self._settings = settings
         self._backend = backend
@@ -82,6 +86,9 @@ class FleetRunner:
         self._classes: dict[str, type[AbstractMigration]] = {}
         self._stopping = False
         self._servers: SharedServers = OwnConnections(backend)
+        # Where each finished target's outcome goes, for `--failed` on any runner.
+        self._state = state
+        self._state_warned = False
 
     async def run(
         self, targets: list[Target], direction: FleetDirection, command: Command
@@ -93,11 +100,16 @@ class FleetRunner:
         deferred: list[Target] = []
         self._servers = servers_for(self._adapter, self._backend, self._settings, self._concurrency)
         try:
-            await self._pass(iter(targets), command, outcomes, deferred, first=True)
-            # Every other target is done: now wait for the ones another runner held.
-            await self._pass(iter(deferred), command, outcomes, [], first=False)
+            # One lease-renewal thread, loop and client per server for the whole run (stores
+            # with lease locks), not one per target held.
+            with renewal_host():
+                await self._pass(iter(targets), command, outcomes, deferred, first=True)
+                # Every other target is done: now wait for the ones another runner held.
+                await self._pass(iter(deferred), command, outcomes, [], first=False)
         finally:
             await self._servers.aclose()
+            if self._state is not None:
+                await self._state.aclose()
         report.outcomes = [outcomes[target.name] for target in targets]
         report.seconds = time.perf_counter() - started
         self._emit(cast(Event, FleetFinished(report)))
@@ -127,6 +139,7 @@ class FleetRunner:
                     self._emit(cast(Event, TargetDeferred(target.name)))
                     continue
                 outcomes[target.name] = outcome
+                await self._remember(outcome)
                 if outcome.status == "failed" and self._on_error == "stop":
                     self._stopping = True
                 self._emit(cast(Event, TargetDone(outcome)))
@@ -134,6 +147,22 @@ class FleetRunner:
         async with asyncio.TaskGroup() as group:
             for _ in range(self._concurrency):
                 group.create_task(worker())
+
+    async def _remember(self, outcome: TargetOutcome) -> None:
+        if self._state is None:
+            return
+        try:
+            await self._state.record(outcome, deployer_identity())
+        except Exception as exc:
+            # The target's own run is done either way; only `--failed` loses sight of it.
+            if not self._state_warned:
+                self._state_warned = True
+                self._emit(
+                    Warned(
+                        f"cannot keep the fleet's outcomes in {self._state.description}:"
+                        f" {type(exc).__name__}: {exc} (--failed will not know of this run)"
+                    )
+                )
 
     async def _visit(
         self, target: Target, command: Command, try_only: bool, came_back: bool

@@ -11,7 +11,6 @@ from pathlib import Path
 from clandestino.config import Settings
 from clandestino.errors import ConfigurationError, UsageError
 from clandestino.fleet.adapter import FleetAdapter
-from clandestino.fleet.state import failed_targets
 from clandestino.fleet.targets import (
     TARGETS,
     TARGETS_FROM,
@@ -100,10 +99,11 @@ def choose(
     *,
     target: str | None = None,
     only: Sequence[str] | None = None,
-    failed: bool = False,
+    failed: Sequence[str] | None = None,
 ) -> list[Target]:
     """The targets `--target`, `--only` and `--failed` leave, in the fleet's order; a name that
-    is not in the fleet is a usage error, so a typo never runs nothing quietly."""
+    is not in the fleet is a usage error, so a typo never runs nothing quietly. `failed`: the
+    targets whose last fleet outcome was a failure, when `--failed` asks for them."""
     wanted: set[str] | None = None
     named = ([target] if target else []) + list(only or [])
     if named:
@@ -113,7 +113,7 @@ def choose(
                 f"not in the fleet: {', '.join(unknown)}", "check the names against the targets"
             )
         wanted = set(named)
-    if failed:
-        last = set(failed_targets(settings))
+    if failed is not None:
+        last = set(failed)
         wanted = last if wanted is None else wanted & last
     return targets if wanted is None else [t for t in targets if t.name in wanted]
