@@ -28,9 +28,16 @@ import org.elasticsearch.transport.netty4.Netty4Plugin;
  * standard input closes, then closes the node and exits.
  *
  * <p>Usage: {@code SingleNode WORKDIR [HTTP_PORT]} (HTTP_PORT 0 or absent: a free port).
+ *
+ * <p>One node of a cluster instead, with system properties: {@code esnode.name} (the node's name),
+ * {@code esnode.transport.port}, {@code esnode.seed.hosts} (host:port of every node's transport,
+ * comma-separated) and {@code esnode.initial.masters} (the names of the first master-eligible
+ * nodes). The {@code URL} line then comes once the cluster has formed and is green.
  */
 public final class SingleNode {
-    private static final String NODE_NAME = "node-0";
+    private static final String NODE_NAME = System.getProperty("esnode.name", "node-0");
+    private static final String SEED_HOSTS = System.getProperty("esnode.seed.hosts", "");
+    private static final String INITIAL_MASTERS = System.getProperty("esnode.initial.masters", "");
 
     private static volatile Node node;
 
@@ -89,17 +96,23 @@ public final class SingleNode {
         System.setProperty("log4j2.configurationFile", log4jConfig.toString());
         linkNativeLibraries(work.resolve("native"));
 
-        Settings settings = Settings.builder()
+        Settings.Builder builder = Settings.builder();
+        if (SEED_HOSTS.isEmpty()) {
+            builder.put("discovery.type", "single-node");
+        } else {
+            builder.putList("discovery.seed_hosts", List.of(SEED_HOSTS.split(",")))
+                .putList("cluster.initial_master_nodes", List.of(INITIAL_MASTERS.split(",")));
+        }
+        Settings settings = builder
             .put("cluster.name", "clandestino-test")
             .put("node.name", NODE_NAME)
             .put("path.home", home.toString())
             .put("path.data", data.toString())
             .put("path.logs", logs.toString())
             .put("path.repo", repo.toString())
-            .put("discovery.type", "single-node")
             .put("network.host", "127.0.0.1")
             .put("http.port", httpPort)
-            .put("transport.port", "0")
+            .put("transport.port", System.getProperty("esnode.transport.port", "0"))
             .put("node.processors", Math.min(2, Runtime.getRuntime().availableProcessors()))
             // Tests must not fail because the disk of the machine is nearly full.
             .put("cluster.routing.allocation.disk.threshold_enabled", false)
