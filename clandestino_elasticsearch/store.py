@@ -48,6 +48,7 @@ from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, Interruption, WaitCallback, utc_from_text
 from clandestino_elasticsearch.connect import ElasticsearchTarget, database_error
 from clandestino_elasticsearch.infra import ElasticsearchInfra
+from clandestino_elasticsearch.version import check_server_version
 
 if TYPE_CHECKING:
     from elasticsearch import AsyncElasticsearch
@@ -129,7 +130,7 @@ class ElasticsearchStore:
 
     async def open(self) -> None:
         self._client = self._shared or self._target.client()
-        await self._call("connect to", self._es.info)
+        await self._call("connect to", lambda: check_server_version(self._es, self._target.where))
         self._clock = await ServerClock.read(self._es)
 
     async def aclose(self) -> None:

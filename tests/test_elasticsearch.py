@@ -7,10 +7,14 @@ since the node the suite starts carries no security module."""
 from __future__ import annotations
 
 import json
+import os
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -238,3 +242,53 @@ def test_an_api_key_setting_is_sent_as_the_api_key(tmp_path: Path) -> None:
     assert target.options == {"verify_certs": True, "api_key": Secret("a2V5OnNlY3JldA==")}
     assert "a2V5OnNlY3JldA" not in repr(target.options)
     assert target.where == "https://es.internal:9200"
+
+
+@pytest.fixture(scope="module")
+def other_major_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A node whose major version is not the installed client's (an 8.19 node beside the 9.x
+    client, a 9.5 node beside the 8.x one), and its version, read without a client."""
+    import elasticsearch
+
+    from tests.servers.maven_node import KINDS, start_nodes
+
+    given = os.environ.get("CLANDESTINO_TEST_ELASTICSEARCH_OTHER_URL")
+    if given:
+        yield given, _plain_info(given)["version"]["number"]
+        return
+    kind = KINDS["es8" if elasticsearch.__versionstr__.startswith("9.") else "es9"]
+    with start_nodes(kind, tmp_path_factory.mktemp("other-major")) as nodes:
+        yield nodes[0].url, _plain_info(nodes[0].url)["version"]["number"]
+
+
+def _plain_info(url: str, path: str = "/") -> dict[str, Any]:
+    with urllib.request.urlopen(url + path, timeout=30) as answer:
+        return dict(json.load(answer))
+
+
+def test_a_node_of_another_major_version_than_the_client_is_exit_2_with_the_fix(
+    tmp_path: Path, other_major_node: tuple[str, str]
+) -> None:
+    import elasticsearch
+
+    url, server_version = other_major_node
+    harness = ElasticsearchHarness(tmp_path / "backend", url)
+    root = tmp_path / "project"
+    root.mkdir()
+    project = Project(root, harness)
+    project.add_effect("never")
+    major = int(server_version.split(".")[0])
+
+    result = project.cdt("-m")
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, result.stderr
+    assert f"runs {server_version}" in errors[0]
+    assert f"elasticsearch-py {elasticsearch.__versionstr__}" in errors[0]
+    assert f"pip install 'elasticsearch[async]>={major},<{major + 1}'" in errors[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        _plain_info(url, f"/{harness.control}")
+    assert missing.value.code == 404  # nothing written: no control index
+    harness.client.close()
