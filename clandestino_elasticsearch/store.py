@@ -36,24 +36,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from elastic_transport import ConnectionError as TransportConnectionError
-from elastic_transport import ConnectionTimeout, TransportError
-from elasticsearch import ApiError, ConflictError, NotFoundError
+from typing import Any, TypeVar
 
 from clandestino.errors import ClandestinoError
 from clandestino.lease import Lease, LockLost, lease_lock, renewal_client
 from clandestino.legacy import StoreRepository
 from clandestino.store import AppliedMigration, Interruption, WaitCallback, utc_from_text
-from clandestino_elasticsearch.connect import ElasticsearchTarget, database_error
-from clandestino_elasticsearch.infra import ElasticsearchInfra
-from clandestino_elasticsearch.version import check_server_version
+from clandestino_elasticsearch.connect import SearchTarget, database_error
+from clandestino_elasticsearch.engine import (
+    ApiError,
+    ConflictError,
+    ConnectionTimeout,
+    NotFoundError,
+    SearchClient,
+    SearchError,
+    TransportConnectionError,
+    TransportError,
+)
+from clandestino_elasticsearch.infra import SearchInfra
 
-if TYPE_CHECKING:
-    from elasticsearch import AsyncElasticsearch
-
-__all__ = ["ElasticsearchStore", "record_document"]
+__all__ = ["ElasticsearchStore", "SearchStore", "record_document"]
 
 T = TypeVar("T")
 
@@ -106,31 +108,33 @@ def record_document(name: str, checksum: str | None, duration_ms: int | None) ->
     }
 
 
-class ElasticsearchStore:
+class SearchStore:
+    """The control index on Elasticsearch or OpenSearch: the target says which."""
+
     locking = True
     runs_outside_transactions = True
 
     def __init__(
         self,
-        target: ElasticsearchTarget,
+        target: SearchTarget,
         index: str,
         lease_seconds: float,
-        client: AsyncElasticsearch | None = None,
+        client: Any = None,
     ) -> None:
         self._target = target
         # A fleet's client, shared by the targets on its cluster; closed by the fleet, not here.
-        self._shared = client
+        self._shared = target.wrap(client) if client is not None else None
         # Index names must be lower case; the setting's identifier check allows upper case.
         self._index = index.lower()
         self._lease_seconds = lease_seconds
-        self._client: AsyncElasticsearch | None = None
+        self._client: SearchClient | None = None
         self._lease: _ElasticsearchLease | None = None
         self._clock: ServerClock | None = None
-        self.description = f"ELASTICSEARCH ({target.where}, index {self._index})"
+        self.description = f"{target.mode} ({target.where}, index {self._index})"
 
     async def open(self) -> None:
-        self._client = self._shared or self._target.client()
-        await self._call("connect to", lambda: check_server_version(self._es, self._target.where))
+        self._client = self._shared or self._target.search_client()
+        await self._call("connect to", lambda: self._target.check_server(self._es))
         self._clock = await ServerClock.read(self._es)
 
     async def aclose(self) -> None:
@@ -140,7 +144,7 @@ class ElasticsearchStore:
                 await client.close()
 
     @property
-    def _es(self) -> AsyncElasticsearch:
+    def _es(self) -> SearchClient:
         assert self._client is not None, "the store is not open"
         return self._client
 
@@ -346,12 +350,12 @@ class ElasticsearchStore:
                 self._lease = None
 
     @asynccontextmanager
-    async def _renewal_client(self) -> AsyncIterator[AsyncElasticsearch]:
+    async def _renewal_client(self) -> AsyncIterator[SearchClient]:
         """A client of the renewal loop's: a fleet's host shares one per cluster between its
         targets; a run of its own makes one and closes it."""
         target = self._target
         shared = renewal_client(_cluster_key(target), target.client, _close_client)
-        client = shared or target.client()
+        client = target.wrap(shared) if shared is not None else target.search_client()
         try:
             yield client
         finally:
@@ -359,11 +363,14 @@ class ElasticsearchStore:
                 await client.close()
 
     def bind_infra(self, declared: object) -> object | None:
-        if isinstance(declared, ElasticsearchInfra):
-            return ElasticsearchInfra.bound_to(self._es)
+        if isinstance(declared, SearchInfra) and declared.target_type() is type(self._target):
+            return type(declared).bound_to(self._es.raw)
         return None
 
     def connection_lost(self, error: BaseException) -> ClandestinoError | None:
+        # A migration's own calls raise the library's errors; the store's, its own.
+        if not isinstance(error, SearchError):
+            error = self._target.translate(error) or error
         if isinstance(error, TransportConnectionError | ConnectionTimeout):
             return database_error(error, self._target, "talk to")
         return None
@@ -401,7 +408,7 @@ class ServerClock:
     uncertainty_ms: float
 
     @classmethod
-    async def read(cls, client: AsyncElasticsearch) -> ServerClock | None:
+    async def read(cls, client: SearchClient) -> ServerClock | None:
         """None when the node will not say (no `monitor` privilege): leases are then watched."""
         sent = time.monotonic()
         try:
@@ -426,9 +433,9 @@ class _ElasticsearchLease:
 
     def __init__(
         self,
-        client: AsyncElasticsearch,
+        client: SearchClient,
         index: str,
-        renewal_client: Callable[[], AbstractAsyncContextManager[AsyncElasticsearch]],
+        renewal_client: Callable[[], AbstractAsyncContextManager[SearchClient]],
         clock: ServerClock | None,
         lease_seconds: float,
     ) -> None:
@@ -515,7 +522,7 @@ class _ElasticsearchLease:
 
 class _ElasticsearchRenewer:
     def __init__(
-        self, client: AsyncElasticsearch, index: str, clock: ServerClock | None, lease_ms: float
+        self, client: SearchClient, index: str, clock: ServerClock | None, lease_ms: float
     ) -> None:
         self._es = client
         self._index = index
@@ -529,14 +536,14 @@ class _ElasticsearchRenewer:
         )
 
 
-def _cluster_key(target: ElasticsearchTarget) -> str:
+def _cluster_key(target: SearchTarget) -> str:
     """The cluster and the credentials its client is made with (in memory only)."""
     from clandestino_elasticsearch.connect import _revealed
 
     return repr((target.node, sorted((k, repr(_revealed(v))) for k, v in target.options.items())))
 
 
-async def _close_client(client: AsyncElasticsearch) -> None:
+async def _close_client(client: Any) -> None:
     await client.close()
 
 
@@ -548,7 +555,7 @@ def _until(clock: ServerClock | None, lease_ms: float) -> int | None:
 
 
 async def _write_if(
-    client: AsyncElasticsearch, index: str, expected: Lease, new: Lease, until: int | None
+    client: SearchClient, index: str, expected: Lease, new: Lease, until: int | None
 ) -> Lease | None:
     seq_no, primary_term = expected.version
     try:
@@ -568,7 +575,7 @@ async def _write_if(
 def _shard_not_ready(exc: ApiError) -> bool:
     """A 503 for a shard that is not started yet (a new index), or a search none could answer."""
     text = str(exc)
-    return exc.status_code == 503 or any(
+    return exc.status == 503 or any(
         reason in text
         for reason in (
             "no_shard_available",
@@ -598,3 +605,7 @@ def _versioned(lease: Lease, response: Any) -> Lease:
         lease.since,
         version=(response["_seq_no"], response["_primary_term"]),
     )
+
+
+# The name it had before OpenSearch shared it.
+ElasticsearchStore = SearchStore

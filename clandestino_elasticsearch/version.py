@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from clandestino.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from elasticsearch import AsyncElasticsearch
+    from clandestino_elasticsearch.engine import SearchClient
 
 __all__ = ["check_server_version", "version_mismatch"]
 
@@ -22,9 +22,9 @@ __all__ = ["check_server_version", "version_mismatch"]
 _NEWEST_CLIENT = 9
 
 
-async def check_server_version(client: AsyncElasticsearch, where: str) -> None:
+async def check_server_version(client: SearchClient, where: str) -> None:
     """Connect: GET / through the client; refuse a node of another major version."""
-    from elasticsearch import ApiError
+    from clandestino_elasticsearch.engine import ApiError
 
     client_version = metadata.version("elasticsearch")
     try:
@@ -41,10 +41,10 @@ async def check_server_version(client: AsyncElasticsearch, where: str) -> None:
         raise error
 
 
-async def _plain_version(client: AsyncElasticsearch) -> str | None:
+async def _plain_version(client: SearchClient) -> str | None:
     """The node's version from GET / with a plain JSON Accept header. Through the transport: the
     client itself would turn application/json back into its compatibility media type."""
-    from elastic_transport import TransportError
+    from clandestino_elasticsearch.engine import TransportError
 
     try:
         answer = await client.transport.perform_request(
