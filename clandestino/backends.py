@@ -39,6 +39,7 @@ _BUILT_IN = {
     "elasticsearch": "clandestino_elasticsearch.backend:backend",
     "minio": "clandestino_minio.backend:backend",
     "qdrant": "clandestino_qdrant.backend:backend",
+    "opensearch": "clandestino_opensearch.backend:backend",
 }
 _EXTRAS = {
     "postgres": "postgres",
@@ -46,6 +47,7 @@ _EXTRAS = {
     "elasticsearch": "elasticsearch",
     "minio": "minio",
     "qdrant": "qdrant",
+    "opensearch": "opensearch",
 }
 
 

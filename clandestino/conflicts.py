@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["OriginalBackendInstalled", "refuse_original_backends"]
 
 OUR_PACKAGES = {"clandestino_postgres", "clandestino_mongo", "clandestino_elasticsearch"}
+OUR_PACKAGES |= {"clandestino_opensearch"}
 OUR_PACKAGES |= {"clandestino_sqlite", "clandestino"}
 _ORIGINAL = re.compile(
     r"clandestino[_.-](postgres|mongo|elasticsearch|sqlite|minio|qdrant)-[^-]+\.dist-info",

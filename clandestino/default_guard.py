@@ -19,9 +19,11 @@ _CONNECTION_SETTINGS = {
     "CLANDESTINO_POSTGRES_CONNECTION_STRING": "POSTGRES",
     "CLANDESTINO_MONGO_CONNECTION_STRING": "MONGO",
     "CLANDESTINO_ELASTICSEARCH_CONNECTION_STRING": "ELASTICSEARCH",
+    "CLANDESTINO_OPENSEARCH_CONNECTION_STRING": "OPENSEARCH",
 }
 _INFRA_IMPORT = re.compile(
-    rb"^[ \t]*(?:from|import)[ \t]+clandestino_(postgres|mongo|elasticsearch)\b", re.MULTILINE
+    rb"^[ \t]*(?:from|import)[ \t]+clandestino_(postgres|mongo|elasticsearch|opensearch)\b",
+    re.MULTILINE,
 )
 # 0.89: CLANDESTINO_MIGRATION_REPOSITORY (0.90) is a miss; a test suite's own
 # CLANDESTINO_TEST_ELASTICSEARCH_URL (0.875) is not.
@@ -36,7 +38,7 @@ def refuse_a_doubtful_default(settings: Settings) -> None:
             raise ConfigurationError(
                 f"no repository is chosen, but {found}; the SQLite default would record the "
                 "migrations apart from the database they change",
-                f"set {MIGRATION_REPO} (POSTGRES, MONGO, ELASTICSEARCH or SQLITE)",
+                f"set {MIGRATION_REPO} (POSTGRES, MONGO, ELASTICSEARCH, OPENSEARCH or SQLITE)",
             )
 
 

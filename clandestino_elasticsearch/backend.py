@@ -20,6 +20,9 @@ def _create_store(settings: Settings, read_only: bool) -> ControlStore:
 
 def create_store(settings: Settings, read_only: bool, client: Any = None) -> ControlStore:
     """The store; `client`, when given, a fleet's client of the cluster, shared and kept open."""
+    # The driver itself, so that a missing extra is reported here, as not installed.
+    import elasticsearch  # noqa: F401
+
     from clandestino_elasticsearch.connect import ElasticsearchTarget
     from clandestino_elasticsearch.store import ElasticsearchStore
 

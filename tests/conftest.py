@@ -150,6 +150,15 @@ def elasticsearch_url(server_folders: ServerFolders) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def opensearch_url(server_folders: ServerFolders) -> Iterator[str]:
+    """The URL of the session's OpenSearch node (started here unless the env names one)."""
+    from tests.servers.opensearch import opensearch_server
+
+    with opensearch_server(server_folders.make("opensearch")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def mongo_url(server_folders: ServerFolders) -> Iterator[str]:
     """The URL (no database) of the session's MongoDB-protocol server."""
     from tests.servers.mongo import mongo_server

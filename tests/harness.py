@@ -510,6 +510,108 @@ class ElasticsearchHarness(BackendHarness):
 BACKENDS.append(ElasticsearchHarness)
 
 
+class OpenSearchHarness(BackendHarness):
+    """Indices of their own (a fresh control index name) on the session's OpenSearch node."""
+
+    name = "opensearch"
+    server_fixture = "opensearch_url"
+    leaves_markers = True
+
+    def __init__(self, workdir: Path, server_url: str | None = None) -> None:
+        super().__init__(workdir, server_url)
+        from opensearchpy import OpenSearch
+
+        assert server_url is not None
+        self.control = f"t_{uuid.uuid4().hex[:12]}"
+        self.effects_index = f"{self.control}_effects"
+        self.client = OpenSearch(hosts=[server_url], timeout=60)
+
+    def env(self) -> dict[str, str]:
+        assert self.server_url is not None
+        return {
+            "CLANDESTINO_MIGRATION_REPO": "OPENSEARCH",
+            "CLANDESTINO_OPENSEARCH_CONNECTION_STRING": self.server_url,
+            "CLANDESTINO_CONTROL_TABLE": self.control,
+        }
+
+    def effect_code(self, tag: str) -> EffectCode:
+        return EffectCode(
+            header="from clandestino_opensearch.infra import OpenSearchInfra\n\n"
+            f"EFFECTS = {self.effects_index!r}",
+            infra="OpenSearchInfra()",
+            opening="self.infra.get_client() as client",
+            write=[
+                f'document = {{"tag": {tag!r}, "at": time.time_ns()}}',
+                "await client.index(index=EFFECTS, body=document, refresh=True)",
+            ],
+            read="await client.count(index=EFFECTS)",
+            undo=[
+                f'query = {{"query": {{"term": {{"tag.keyword": {tag!r}}}}}, "size": 100}}',
+                "found = await client.search(index=EFFECTS, body=query)",
+                'for hit in found["hits"]["hits"]:',
+                '    await client.delete(index=EFFECTS, id=hit["_id"], refresh=True)',
+            ],
+        )
+
+    def server_address(self) -> Target:
+        assert self.server_url is not None
+        return _tcp_address(self.server_url, 9200)
+
+    def env_via(self, host: str, port: int) -> dict[str, str]:
+        assert self.server_url is not None
+        url = _with_address(self.server_url, host, port, drop=set(), add={})
+        return {**self.env(), "CLANDESTINO_OPENSEARCH_CONNECTION_STRING": url}
+
+    def _search(self, index: str, **body: Any) -> list[dict[str, Any]]:
+        from opensearchpy import NotFoundError
+
+        try:
+            self.client.indices.refresh(index=index)
+            found = self.client.search(index=index, body={"size": 10_000, **body})
+        except NotFoundError:
+            return []
+        return [hit["_source"] | {"_id": hit["_id"]} for hit in found["hits"]["hits"]]
+
+    def effects(self) -> list[str]:
+        hits = self._search(self.effects_index, sort=[{"at": "asc"}])
+        return [str(hit["tag"]) for hit in hits]
+
+    def remove_effects(self, tag: str) -> None:
+        for hit in self._search(self.effects_index):
+            if hit["tag"] == tag:
+                self.client.delete(index=self.effects_index, id=hit["_id"], refresh=True)
+
+    def records(self) -> list[str]:
+        hits = [
+            hit
+            for hit in self._search(self.control)
+            if hit["_id"] != "init" and "created_at" in hit
+        ]
+        return [str(hit["name"]) for hit in sorted(hits, key=lambda h: str(h["created_at"]))]
+
+    def control_exists(self) -> bool:
+        return bool(self.client.indices.exists(index=self.control))
+
+    def write_original_control(self, names: list[str]) -> None:
+        import datetime
+
+        self.client.index(index=self.control, id="init", body={"name": "clandestino init"})
+        for name in names:
+            created = str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None))
+            self.client.index(
+                index=self.control, id=name, body={"name": name, "created_at": created}
+            )
+        self.client.indices.refresh(index=self.control)
+
+    def cleanup(self) -> None:
+        for index in (self.control, f"{self.control}_lock", self.effects_index):
+            self.client.indices.delete(index=index, ignore_unavailable=True)
+        self.client.close()
+
+
+BACKENDS.append(OpenSearchHarness)
+
+
 class MongoHarness(BackendHarness):
     """A fresh database for each test on the session's MongoDB-protocol server."""
 
