@@ -90,6 +90,8 @@ def opensearch_error(exc: BaseException) -> SearchError | None:
         (os.AuthenticationException, engine.AuthenticationException),
         (os.AuthorizationException, engine.AuthorizationException),
     ]
+    if isinstance(exc, os.ConnectionError) and _refused_certificate(exc):
+        return engine.TlsError(str(exc))
     for library, ours in kinds:
         if isinstance(exc, library):
             if issubclass(ours, engine.ApiError):
@@ -99,6 +101,17 @@ def opensearch_error(exc: BaseException) -> SearchError | None:
         status = _status(exc)
         return engine.ApiError(str(exc), status) if status else engine.TransportError(str(exc))
     return None
+
+
+def _refused_certificate(exc: BaseException) -> bool:
+    """The async client reports a refused certificate as a plain ConnectionError carrying
+    aiohttp's TLS error."""
+    import ssl
+
+    from aiohttp import ClientSSLError
+
+    cause = getattr(exc, "info", None)
+    return isinstance(cause, ClientSSLError | ssl.SSLError | ssl.CertificateError)
 
 
 def _status(exc: BaseException) -> int | None:
