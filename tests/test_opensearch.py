@@ -149,7 +149,8 @@ def test_the_opensearch_template_hands_out_an_async_opensearch(osp: Project) -> 
         source.replace(
             "await client.info()",
             "await client.info()\n"
-            f"            open({str(seen)!r}, 'w').write(type(client).__name__)",
+            # The run's own client, bound to the infra (an unbound infra has none).
+            f"            open({str(seen)!r}, 'w').write(type(self.infra.client).__name__)",
         )
     )
 
