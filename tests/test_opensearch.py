@@ -1,5 +1,5 @@
 """What the OpenSearch backend adds to the contract suite: its own settings through a TLS and
-password front (nginx before the real node, as for Elasticsearch), the `-cm` template's
+password front (an HTTPS front of the real node, as for Elasticsearch), the `-cm` template's
 AsyncOpenSearch, and a migration as OpenSearch teams write them: painless, `_reindex` into a new
 index and an alias swapped onto it, on the node the suite starts (which carries painless and the
 reindex module)."""
@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import Project, step_lines
 from tests.harness import OpenSearchHarness
-from tests.servers.nginx import TlsFront, tls_front
+from tests.servers.tls_front import TlsFront, tls_front
 
 PASSWORD = "n0t:so@simple/"
 
@@ -31,7 +31,7 @@ def osp(tmp_path: Path, opensearch_url: str) -> Iterator[Project]:
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory: pytest.TempPathFactory, opensearch_url: str) -> Iterator[TlsFront]:
-    with tls_front(tmp_path_factory.mktemp("nginx"), opensearch_url, "deployer", PASSWORD) as f:
+    with tls_front(tmp_path_factory.mktemp("front"), opensearch_url, "deployer", PASSWORD) as f:
         yield f
 
 
