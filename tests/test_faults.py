@@ -26,6 +26,7 @@ SERVER_NAMES = {
     "mongo": "MongoDB",
     "elasticsearch": "Elasticsearch",
     "minio": "MinIO",
+    "opensearch": "OpenSearch",
 }
 # Through the proxy: a short connect timeout, so that a driver looking for the server again after
 # the cut gives up soon; a lease long enough that the run meets the lost connection (and finishes

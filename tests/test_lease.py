@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Project
-from tests.harness import ElasticsearchHarness, MinioHarness, MongoHarness
+from tests.harness import ElasticsearchHarness, MinioHarness, MongoHarness, OpenSearchHarness
 from tests.interruptions import error_lines
 
 # A clock far enough off that, judged by it, any lease of these tests would have run out.
@@ -122,15 +122,18 @@ def _take_the_lock_over(project: Project) -> None:
             {**records, "holder": "intruder", "seq": records["seq"] + 1},
         )
         return
-    assert isinstance(harness, ElasticsearchHarness)
+    assert isinstance(harness, ElasticsearchHarness | OpenSearchHarness)
     index = f"{harness.control}_lock"
     current = harness.client.get(index=index, id="migration-lock")["_source"]
-    harness.client.index(
-        index=index,
-        id="migration-lock",
-        document={**current, "owner": "intruder/1", "token": "intruder"},
-        refresh=True,
-    )
+    _put(harness, index, "migration-lock", {**current, "owner": "intruder/1", "token": "intruder"})
+
+
+def _put(harness: ElasticsearchHarness | OpenSearchHarness, index: str, id: str, doc: Any) -> None:
+    """Index a document with the harness's own client (opensearch-py takes it as the body)."""
+    if isinstance(harness, OpenSearchHarness):
+        harness.client.index(index=index, id=id, body=doc, refresh=True)
+    else:
+        harness.client.index(index=index, id=id, document=doc, refresh=True)
 
 
 def test_a_holder_whose_lock_was_taken_over_records_nothing_and_exits_3(
@@ -250,13 +253,13 @@ def _leave_a_dead_holders_lock(project: Project) -> None:
         # The server dates the object now; a negative lease makes it expired already.
         harness.put_json(".clandestino/lock.json", _minio_lock("dead/1", "dead", -1))
         return
-    assert isinstance(harness, ElasticsearchHarness)
-    harness.client.index(
-        index=f"{harness.control}_lock",
-        id="migration-lock",
-        document={"owner": "dead/1", "token": "dead", "since": long_ago.isoformat()}
+    assert isinstance(harness, ElasticsearchHarness | OpenSearchHarness)
+    _put(
+        harness,
+        f"{harness.control}_lock",
+        "migration-lock",
+        {"owner": "dead/1", "token": "dead", "since": long_ago.isoformat()}
         | {"until_ms": int(long_ago.timestamp() * 1000)},
-        refresh=True,
     )
 
 
@@ -380,13 +383,17 @@ def _store_and_lease(project: Project) -> tuple[Any, Any]:
             return MinioLease(minio.client, minio._fence, minio_target.client, 5)
 
         return minio, _Lazy(minio_lease)
-    assert isinstance(harness, ElasticsearchHarness)
+    assert isinstance(harness, ElasticsearchHarness | OpenSearchHarness)
     from clandestino.config import load_settings
-    from clandestino_elasticsearch.connect import ElasticsearchTarget
-    from clandestino_elasticsearch.store import ElasticsearchStore, _ElasticsearchLease
+    from clandestino_elasticsearch.connect import ElasticsearchTarget, SearchTarget
+    from clandestino_elasticsearch.store import SearchStore, _ElasticsearchLease
+    from clandestino_opensearch.connect import OpenSearchTarget
 
-    target = ElasticsearchTarget.from_settings(load_settings(project.root, environ=project.env))
-    search = ElasticsearchStore(target, harness.control, 5)
+    engine: type[SearchTarget] = (
+        OpenSearchTarget if isinstance(harness, OpenSearchHarness) else ElasticsearchTarget
+    )
+    target = engine.from_settings(load_settings(project.root, environ=project.env))
+    search = SearchStore(target, harness.control, 5)
 
     def search_lease() -> Any:
         index = f"{harness.control}_lock"
