@@ -19,10 +19,12 @@ PACKAGES = [
     "clandestino_elasticsearch",
     "clandestino_minio",
     "clandestino_qdrant",
+    "clandestino_opensearch",
 ]
 # Never shipped: the tests, the benchmark and the tools' virtualenvs it makes, the Java launcher of
-# the test node and its build output, caches, virtualenvs, databases.
-FORBIDDEN_PARTS = {"tests", "bench", ".envs", "elasticsearch_node", "target", "__pycache__"}
+# the test nodes and their build output, caches, virtualenvs, databases.
+FORBIDDEN_PARTS = {"tests", "bench", ".envs", "elasticsearch_node", "opensearch_node", "target"}
+FORBIDDEN_PARTS |= {"__pycache__"}
 FORBIDDEN_SUFFIXES = {".pyc", ".class", ".jar", ".db", ".java"}
 
 
@@ -82,7 +84,8 @@ def test_the_wheel_declares_the_command_and_the_backends(dist: Path) -> None:
         ]
         text = archive.read(entry_points).decode()
     assert "cdt = clandestino.cli:main" in text
-    for backend in ("sqlite", "postgres", "mongo", "elasticsearch", "minio", "qdrant"):
+    backends = ("sqlite", "postgres", "mongo", "elasticsearch", "minio", "qdrant", "opensearch")
+    for backend in backends:
         assert f"{backend} = clandestino_{backend}.backend:backend" in text
 
 
