@@ -19,7 +19,7 @@ OTHER_PYTHONS := $(strip $(foreach v,$(filter-out $(MAIN_VERSION),$(SUPPORTED)),
 SUBSET := tests/test_contract.py tests/test_cli.py tests/test_api.py tests/test_bad_input.py \
 	-k "not mongo and not elasticsearch"
 
-.PHONY: demo test lint system docs suite other-pythons bench dist
+.PHONY: demo test lint system docs suite search-engines other-pythons bench dist
 
 $(BIN)/cdt: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,22 @@ docs: $(BIN)/cdt
 suite: $(BIN)/cdt system
 	$(BIN)/pytest
 
+# The other search-engine lines beside the suite's default (a 9.5 node with the 9.x client, an
+# OpenSearch 3.8 node): an 8.19 node with the 8.x client (its own virtualenv, since one
+# environment holds one client), OpenSearch 2.19, and the contract suite on a three-node cluster.
+ES8 := .venv-es8
+$(ES8)/bin/cdt: pyproject.toml
+	$(PYTHON) -m venv $(ES8)
+	$(ES8)/bin/$(PIP) -e ".[dev]" "elasticsearch[async]>=8,<9"
+	touch $@
+
+search-engines: $(BIN)/cdt $(ES8)/bin/cdt system
+	CLANDESTINO_TEST_ELASTICSEARCH_NODE=es8 $(ES8)/bin/pytest -q \
+	  -k "elasticsearch or another_major" tests/test_contract.py tests/test_elasticsearch.py
+	CLANDESTINO_TEST_OPENSEARCH_NODE=os2 $(BIN)/pytest -q -k opensearch \
+	  tests/test_contract.py tests/test_opensearch.py
+	CLANDESTINO_TEST_ELASTICSEARCH_NODES=3 $(BIN)/pytest -q -k elasticsearch tests/test_contract.py
+
 other-pythons:
 	@set -e; for python in $(OTHER_PYTHONS); do \
 	  version=$$($$python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
@@ -62,7 +78,7 @@ other-pythons:
 	done
 	@echo "Pythons tested besides $(MAIN_VERSION): $(or $(OTHER_PYTHONS),none found)"
 
-test: system lint docs suite other-pythons
+test: system lint docs suite search-engines other-pythons
 
 # The sdist and wheel to publish, checked by twine (tests/test_dist.py checks their contents).
 dist: $(BIN)/cdt
