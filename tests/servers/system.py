@@ -19,14 +19,20 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.servers.elasticsearch import MIN_JAVA, TEST_URL, find_java_home
+from tests.servers.elasticsearch import TEST_URL
+from tests.servers.maven_node import KINDS, find_java_home
 
 __all__ = ["main", "missing"]
+
+# The newest JDK any node line needs (Elasticsearch 9 and OpenSearch 3: 21); the older lines
+# (Elasticsearch 8, OpenSearch 2) also run on 17, which Debian has.
+MIN_JAVA = max(kind.min_java for kind in KINDS.values())
 
 
 def _has_jdk() -> bool:
     try:
-        find_java_home()
+        for kind in KINDS.values():
+            find_java_home(kind)
     except RuntimeError:
         return False
     return True
