@@ -209,6 +209,16 @@ def lease_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pr
 
 
 @pytest.fixture(
+    params=[backend for backend in BACKENDS if backend.locks],
+    ids=lambda harness_class: harness_class.name,
+)
+def locking_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    """A project on each backend with a lock between deployers (all but Qdrant's, which has
+    none and says so on every run)."""
+    yield from _project_on(request, tmp_path)
+
+
+@pytest.fixture(
     params=[backend for backend in BACKENDS if backend.marks_untransacted_steps],
     ids=lambda harness_class: harness_class.name,
 )

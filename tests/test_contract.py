@@ -354,11 +354,12 @@ def test_the_ci_gate_strict_and_repair_agree_on_every_backend(project: Project) 
 
 @pytest.mark.parametrize("meanwhile", ["rolled back", "applied"])
 def test_a_rollback_that_waited_for_the_lock_reads_the_records_again(
-    project: Project, tmp_path: Path, meanwhile: str
+    locking_project: Project, tmp_path: Path, meanwhile: str
 ) -> None:
     """Two deployers overlap for real: the first holds the lock, blocked at a barrier in its
     step, while the second has chosen what to roll back and waits for the lock. Once it has the
     lock, the second must see what the first changed and not roll back on a stale choice."""
+    project = locking_project
     barrier, log = tmp_path / "barrier", tmp_path / "down.log"
     names = [project.add_effect("a", down_log=log).stem]
     names.append(project.add_effect("b", down_log=log, down_wait_for=barrier).stem)
