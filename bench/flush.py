@@ -41,7 +41,7 @@ def _project(server_url: str) -> Iterator[Project]:
 
 def _flushes(flushes: tuple[int | None, int, float]) -> str:
     client, cluster, _ = flushes
-    return f"{cluster}" if client is None else f"{client} ({cluster})"
+    return f"{cluster:,}" if client is None else f"{client:,} ({cluster:,})"
 
 
 def measure(label: str, server_url: str, sizes: list[int]) -> None:
