@@ -7,17 +7,19 @@ BIN := $(VENV)/bin
 DEMO := .venv-demo
 PIP := pip install --quiet --disable-pip-version-check
 
-# The other supported Pythons found here: under pyenv, else on PATH.
+# The other supported Pythons found here: under pyenv (yours, or the machine's own in /root,
+# which a clean environment with a new HOME does not point at), else on PATH.
 PYENV_ROOT ?= $(HOME)/.pyenv
+PYENV_ROOTS := $(sort $(PYENV_ROOT) $(wildcard /root/.pyenv))
 MAIN_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 SUPPORTED := 3.11 3.12 3.13 3.14
-find_python = $(firstword $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(1).*/bin/python$(1)))) \
+find_python = $(firstword $(lastword $(sort $(foreach root,$(PYENV_ROOTS),$(wildcard $(root)/versions/$(1).*/bin/python$(1))))) \
 	$(shell command -v python$(1) 2>/dev/null))
 OTHER_PYTHONS := $(strip $(foreach v,$(filter-out $(MAIN_VERSION),$(SUPPORTED)),$(call find_python,$(v))))
 # On the other Pythons: the contract suite on SQLite and PostgreSQL, the CLI, the API and the bad
 # input catalogue (about a minute each); the whole suite runs on the main one.
 SUBSET := tests/test_contract.py tests/test_cli.py tests/test_api.py tests/test_bad_input.py \
-	-k "not mongo and not elasticsearch"
+	-k "not mongo and not elasticsearch and not opensearch and not minio and not qdrant"
 
 .PHONY: demo test lint system docs suite search-engines other-pythons bench dist
 

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -219,19 +220,21 @@ def test_surrounding_whitespace_is_stripped_from_every_setting_on_postgres(
     tmp_path: Path, postgres_url: str
 ) -> None:
     """Issue 18, item 4: a trailing space became part of the database name."""
-    table = f"spaced_{abs(hash(str(tmp_path))) % 10**9}"
+    # Names of this test's own: the server may be a user's, shared by other runs.
+    suffix = uuid.uuid4().hex[:12]
+    table, control = f"spaced_{suffix}", f"spaced_records_{suffix}"
     folder = service(tmp_path, POSTGRES_MIGRATION.format(table=table))
     (folder / ".env").write_text(
         f"CLANDESTINO_MIGRATION_REPO=' postgres '\n"
         f"CLANDESTINO_POSTGRES_CONNECTION_STRING=' {postgres_url} '\n"
-        "CLANDESTINO_CONTROL_TABLE=' spaced_records '\n"
+        f"CLANDESTINO_CONTROL_TABLE=' {control} '\n"
     )
 
     result = cdt(folder, "-m", env={"CLANDESTINO_LOCK_TIMEOUT": " 30 "})
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert _table_exists(postgres_url, table)
-    assert _table_exists(postgres_url, "spaced_records")
+    assert _table_exists(postgres_url, control)
 
 
 def test_surrounding_whitespace_is_stripped_from_a_sqlite_path(tmp_path: Path) -> None:
