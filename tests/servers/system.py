@@ -81,7 +81,7 @@ def _one_line(needs: list[Need]) -> str:
     if jdk_too:
         steps.append(
             "a JDK from https://adoptium.net under /usr/lib/jvm "
-            "(or CLANDESTINO_TEST_ELASTICSEARCH_JAVA_HOME)"
+            "(or CLANDESTINO_TEST_JAVA_HOME_ES9 and the like, one per release line)"
         )
     elsewhere = f"; or give a node's URL in {TEST_URL}"
     return f"error: the Elasticsearch tests need {what}: {' and '.join(steps)}{elsewhere}"
