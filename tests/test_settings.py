@@ -230,11 +230,30 @@ def test_surrounding_whitespace_is_stripped_from_every_setting_on_postgres(
         f"CLANDESTINO_CONTROL_TABLE=' {control} '\n"
     )
 
-    result = cdt(folder, "-m", env={"CLANDESTINO_LOCK_TIMEOUT": " 30 "})
+    try:
+        result = cdt(folder, "-m", env={"CLANDESTINO_LOCK_TIMEOUT": " 30 "})
 
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert _table_exists(postgres_url, table)
-    assert _table_exists(postgres_url, control)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert _table_exists(postgres_url, table)
+        assert _table_exists(postgres_url, control)
+    finally:
+        _drop_tables(postgres_url, table, control)
+
+
+def _drop_tables(url: str, *tables: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        connection = await asyncpg.connect(url)
+        try:
+            for table in tables:
+                await connection.execute(f'DROP TABLE IF EXISTS "{table}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(drop())
 
 
 def test_surrounding_whitespace_is_stripped_from_a_sqlite_path(tmp_path: Path) -> None:
