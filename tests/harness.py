@@ -407,30 +407,108 @@ def _pg(url: str, work: Callable[[Any], Awaitable[T]]) -> T:
 BACKENDS: list[type[BackendHarness]] = [SqliteHarness, PostgresHarness]
 
 
-class ElasticsearchHarness(BackendHarness):
-    """Indices of their own (a fresh control index name) on the session's Elasticsearch node."""
+class _SearchHarness(BackendHarness):
+    """Indices of their own (a fresh control index name) on the session's search-engine node;
+    the two engines' clients differ only in how a document and a query are handed over."""
 
-    name = "elasticsearch"
-    server_fixture = "elasticsearch_url"
+    server_fixture: str
     leaves_markers = True
-    marks_untransacted_steps = True
+    # The connection setting of the engine's backend.
+    setting: str
+    repository: str
 
     def __init__(self, workdir: Path, server_url: str | None = None) -> None:
         super().__init__(workdir, server_url)
-        from elasticsearch import Elasticsearch
-
         assert server_url is not None
         self.control = f"t_{uuid.uuid4().hex[:12]}"
         self.effects_index = f"{self.control}_effects"
-        self.client = Elasticsearch(server_url, request_timeout=60)
+        self.client: Any = self._client(server_url)
+
+    def _client(self, server_url: str) -> Any:
+        raise NotImplementedError
+
+    def _index(self, index: str, id: str, document: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _search(self, index: str, **query: Any) -> list[dict[str, Any]]:
+        raise NotImplementedError
 
     def env(self) -> dict[str, str]:
         assert self.server_url is not None
         return {
-            "CLANDESTINO_MIGRATION_REPO": "ELASTICSEARCH",
-            "CLANDESTINO_ELASTICSEARCH_CONNECTION_STRING": self.server_url,
+            "CLANDESTINO_MIGRATION_REPO": self.repository,
+            self.setting: self.server_url,
             "CLANDESTINO_CONTROL_TABLE": self.control,
         }
+
+    def server_address(self) -> Target:
+        assert self.server_url is not None
+        return _tcp_address(self.server_url, 9200)
+
+    def env_via(self, host: str, port: int) -> dict[str, str]:
+        assert self.server_url is not None
+        url = _with_address(self.server_url, host, port, drop=set(), add={})
+        return {**self.env(), self.setting: url}
+
+    def effects(self) -> list[str]:
+        hits = self._search(self.effects_index, sort=[{"at": "asc"}])
+        return [str(hit["tag"]) for hit in hits]
+
+    def remove_effects(self, tag: str) -> None:
+        for hit in self._search(self.effects_index):
+            if hit["tag"] == tag:
+                self.client.delete(index=self.effects_index, id=hit["_id"], refresh=True)
+
+    def records(self) -> list[str]:
+        hits = [
+            hit
+            for hit in self._search(self.control)
+            if hit["_id"] != "init" and "created_at" in hit
+        ]
+        return [str(hit["name"]) for hit in sorted(hits, key=lambda h: str(h["created_at"]))]
+
+    def control_exists(self) -> bool:
+        return bool(self.client.indices.exists(index=self.control))
+
+    def write_original_control(self, names: list[str]) -> None:
+        import datetime
+
+        self._index(self.control, "init", {"name": "clandestino init"})
+        for name in names:
+            created = str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None))
+            self._index(self.control, name, {"name": name, "created_at": created})
+        self.client.indices.refresh(index=self.control)
+
+    def cleanup(self) -> None:
+        for index in (self.control, f"{self.control}_lock", self.effects_index):
+            self.client.indices.delete(index=index, ignore_unavailable=True)
+        self.client.close()
+
+
+class ElasticsearchHarness(_SearchHarness):
+    name = "elasticsearch"
+    server_fixture = "elasticsearch_url"
+    marks_untransacted_steps = True
+    setting = "CLANDESTINO_ELASTICSEARCH_CONNECTION_STRING"
+    repository = "ELASTICSEARCH"
+
+    def _client(self, server_url: str) -> Any:
+        from elasticsearch import Elasticsearch
+
+        return Elasticsearch(server_url, request_timeout=60)
+
+    def _index(self, index: str, id: str, document: dict[str, Any]) -> None:
+        self.client.index(index=index, id=id, document=document)
+
+    def _search(self, index: str, **query: Any) -> list[dict[str, Any]]:
+        from elasticsearch import NotFoundError
+
+        try:
+            self.client.indices.refresh(index=index)
+            found = self.client.search(index=index, size=10_000, **query)
+        except NotFoundError:
+            return []
+        return [hit["_source"] | {"_id": hit["_id"]} for hit in found["hits"]["hits"]]
 
     def effect_code(self, tag: str) -> EffectCode:
         return EffectCode(
@@ -451,88 +529,33 @@ class ElasticsearchHarness(BackendHarness):
             ],
         )
 
-    def server_address(self) -> Target:
-        assert self.server_url is not None
-        return _tcp_address(self.server_url, 9200)
-
-    def env_via(self, host: str, port: int) -> dict[str, str]:
-        assert self.server_url is not None
-        url = _with_address(self.server_url, host, port, drop=set(), add={})
-        return {**self.env(), "CLANDESTINO_ELASTICSEARCH_CONNECTION_STRING": url}
-
-    def _search(self, index: str, **query: Any) -> list[dict[str, Any]]:
-        from elasticsearch import NotFoundError
-
-        try:
-            self.client.indices.refresh(index=index)
-            found = self.client.search(index=index, size=10_000, **query)
-        except NotFoundError:
-            return []
-        return [hit["_source"] | {"_id": hit["_id"]} for hit in found["hits"]["hits"]]
-
-    def effects(self) -> list[str]:
-        hits = self._search(self.effects_index, sort=[{"at": "asc"}])
-        return [str(hit["tag"]) for hit in hits]
-
-    def remove_effects(self, tag: str) -> None:
-        for hit in self._search(self.effects_index):
-            if hit["tag"] == tag:
-                self.client.delete(index=self.effects_index, id=hit["_id"], refresh=True)
-
-    def records(self) -> list[str]:
-        hits = [
-            hit
-            for hit in self._search(self.control)
-            if hit["_id"] != "init" and "created_at" in hit
-        ]
-        return [str(hit["name"]) for hit in sorted(hits, key=lambda h: str(h["created_at"]))]
-
-    def control_exists(self) -> bool:
-        return bool(self.client.indices.exists(index=self.control))
-
-    def write_original_control(self, names: list[str]) -> None:
-        import datetime
-
-        self.client.index(index=self.control, id="init", document={"name": "clandestino init"})
-        for name in names:
-            created = str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None))
-            self.client.index(
-                index=self.control, id=name, document={"name": name, "created_at": created}
-            )
-        self.client.indices.refresh(index=self.control)
-
-    def cleanup(self) -> None:
-        for index in (self.control, f"{self.control}_lock", self.effects_index):
-            self.client.indices.delete(index=index, ignore_unavailable=True)
-        self.client.close()
-
 
 BACKENDS.append(ElasticsearchHarness)
 
 
-class OpenSearchHarness(BackendHarness):
-    """Indices of their own (a fresh control index name) on the session's OpenSearch node."""
-
+class OpenSearchHarness(_SearchHarness):
     name = "opensearch"
     server_fixture = "opensearch_url"
-    leaves_markers = True
+    setting = "CLANDESTINO_OPENSEARCH_CONNECTION_STRING"
+    repository = "OPENSEARCH"
 
-    def __init__(self, workdir: Path, server_url: str | None = None) -> None:
-        super().__init__(workdir, server_url)
+    def _client(self, server_url: str) -> Any:
         from opensearchpy import OpenSearch
 
-        assert server_url is not None
-        self.control = f"t_{uuid.uuid4().hex[:12]}"
-        self.effects_index = f"{self.control}_effects"
-        self.client = OpenSearch(hosts=[server_url], timeout=60)
+        return OpenSearch(hosts=[server_url], timeout=60)
 
-    def env(self) -> dict[str, str]:
-        assert self.server_url is not None
-        return {
-            "CLANDESTINO_MIGRATION_REPO": "OPENSEARCH",
-            "CLANDESTINO_OPENSEARCH_CONNECTION_STRING": self.server_url,
-            "CLANDESTINO_CONTROL_TABLE": self.control,
-        }
+    def _index(self, index: str, id: str, document: dict[str, Any]) -> None:
+        self.client.index(index=index, id=id, body=document)
+
+    def _search(self, index: str, **body: Any) -> list[dict[str, Any]]:
+        from opensearchpy import NotFoundError
+
+        try:
+            self.client.indices.refresh(index=index)
+            found = self.client.search(index=index, body={"size": 10_000, **body})
+        except NotFoundError:
+            return []
+        return [hit["_source"] | {"_id": hit["_id"]} for hit in found["hits"]["hits"]]
 
     def effect_code(self, tag: str) -> EffectCode:
         return EffectCode(
@@ -552,61 +575,6 @@ class OpenSearchHarness(BackendHarness):
                 '    await client.delete(index=EFFECTS, id=hit["_id"], refresh=True)',
             ],
         )
-
-    def server_address(self) -> Target:
-        assert self.server_url is not None
-        return _tcp_address(self.server_url, 9200)
-
-    def env_via(self, host: str, port: int) -> dict[str, str]:
-        assert self.server_url is not None
-        url = _with_address(self.server_url, host, port, drop=set(), add={})
-        return {**self.env(), "CLANDESTINO_OPENSEARCH_CONNECTION_STRING": url}
-
-    def _search(self, index: str, **body: Any) -> list[dict[str, Any]]:
-        from opensearchpy import NotFoundError
-
-        try:
-            self.client.indices.refresh(index=index)
-            found = self.client.search(index=index, body={"size": 10_000, **body})
-        except NotFoundError:
-            return []
-        return [hit["_source"] | {"_id": hit["_id"]} for hit in found["hits"]["hits"]]
-
-    def effects(self) -> list[str]:
-        hits = self._search(self.effects_index, sort=[{"at": "asc"}])
-        return [str(hit["tag"]) for hit in hits]
-
-    def remove_effects(self, tag: str) -> None:
-        for hit in self._search(self.effects_index):
-            if hit["tag"] == tag:
-                self.client.delete(index=self.effects_index, id=hit["_id"], refresh=True)
-
-    def records(self) -> list[str]:
-        hits = [
-            hit
-            for hit in self._search(self.control)
-            if hit["_id"] != "init" and "created_at" in hit
-        ]
-        return [str(hit["name"]) for hit in sorted(hits, key=lambda h: str(h["created_at"]))]
-
-    def control_exists(self) -> bool:
-        return bool(self.client.indices.exists(index=self.control))
-
-    def write_original_control(self, names: list[str]) -> None:
-        import datetime
-
-        self.client.index(index=self.control, id="init", body={"name": "clandestino init"})
-        for name in names:
-            created = str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None))
-            self.client.index(
-                index=self.control, id=name, body={"name": name, "created_at": created}
-            )
-        self.client.indices.refresh(index=self.control)
-
-    def cleanup(self) -> None:
-        for index in (self.control, f"{self.control}_lock", self.effects_index):
-            self.client.indices.delete(index=index, ignore_unavailable=True)
-        self.client.close()
 
 
 BACKENDS.append(OpenSearchHarness)
